@@ -1,0 +1,106 @@
+"""changetrail: reads stack config, wires the components, exports the outputs operators rely on."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components.archive_target import ArchiveTarget, ArchiveTargetArgs
+from components.audit_table import HISTORY_INDEX, AuditTable, AuditTableArgs
+from components.config import Settings, load_settings, pulumi_reader
+from components.notifications import Notifications, NotificationsArgs
+from components.source_table import SourceTable, SourceTableArgs
+from components.trigger import Trigger, TriggerArgs
+from components.workflow import Workflow, WorkflowArgs
+
+
+def deploy_archive_target(settings: Settings) -> None:
+    """The target-account stack: bucket and role only, trusting the pipeline's state machine role."""
+    assert settings.pipeline is not None
+    target = ArchiveTarget(
+        "archive",
+        ArchiveTargetArgs(settings.archive, settings.pipeline.account_id, settings.pipeline.role_name),
+    )
+    pulumi.export("archive_bucket_name", target.bucket_name)
+    pulumi.export("archive_role_arn", target.role_arn)
+    pulumi.export("archive_account_id", settings.archive.account_id)
+
+
+def deploy_pipeline(settings: Settings) -> None:
+    account_id = aws.get_caller_identity_output().account_id
+    archive = settings.archive
+    if archive.create:
+        provider = aws.Provider(
+            "archive-account",
+            region=archive.region,
+            assume_roles=[aws.ProviderAssumeRoleArgs(role_arn=archive.deploy_role_arn, session_name="changetrail-deploy")],
+            allowed_account_ids=[archive.account_id],
+        )
+        target = ArchiveTarget(
+            "archive",
+            ArchiveTargetArgs(archive, account_id, settings.workflow_role_name),
+            opts=pulumi.ResourceOptions(providers=[provider]),
+        )
+        archive_bucket, archive_role = target.bucket_name, target.role_arn
+    else:
+        archive_bucket = pulumi.Output.from_input(archive.bucket_name)
+        archive_role = pulumi.Output.from_input(f"arn:aws:iam::{archive.account_id}:role/{archive.role_name}")
+
+    source = SourceTable("source", SourceTableArgs(settings.source))
+    audit = AuditTable("audit", AuditTableArgs(settings.audit))
+    notifications = Notifications(
+        "notifications", NotificationsArgs(topic_name=f"{settings.prefix}-changes", emails=settings.notifications.emails)
+    )
+    workflow = Workflow(
+        "workflow",
+        WorkflowArgs(
+            settings=settings,
+            account_id=account_id,
+            audit_table_name=audit.table_name,
+            audit_table_arn=audit.table_arn,
+            topic_arn=notifications.topic_arn,
+            archive_bucket_name=archive_bucket,
+            archive_role_arn=archive_role,
+        ),
+    )
+    trigger = Trigger(
+        "trigger",
+        TriggerArgs(
+            settings=settings,
+            stream_arn=source.stream_arn,
+            state_machine_arn=workflow.state_machine_arn,
+            payload_bucket_arn=workflow.payload_bucket_arn,
+            payload_bucket_name=workflow.payload_bucket_name,
+        ),
+    )
+    outputs = {
+        "stack": settings.stack,
+        "region": settings.region,
+        "pipeline_account_id": account_id,
+        "source_table_name": source.table_name,
+        "source_stream_arn": source.stream_arn,
+        "audit_table_name": audit.table_name,
+        "audit_history_index": HISTORY_INDEX,
+        "trigger_function_name": trigger.function_name,
+        "event_source_mapping_uuid": trigger.mapping_uuid,
+        "stream_failures_queue_url": trigger.failures_queue_url,
+        "state_machine_arn": workflow.state_machine_arn,
+        "state_machine_name": workflow.state_machine_name,
+        "log_group_name": workflow.log_group_name,
+        "dlq_url": workflow.dlq_url,
+        "payload_bucket_name": workflow.payload_bucket_name,
+        "topic_arn": notifications.topic_arn,
+        "archive_bucket_name": archive_bucket,
+        "archive_role_arn": archive_role,
+        "archive_account_id": archive.account_id,
+        "archive_prefix": archive.prefix,
+    }
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+
+
+settings = load_settings(pulumi_reader(), pulumi.get_stack(), aws.config.region)
+if settings.deployment == "archive-target":
+    deploy_archive_target(settings)
+else:
+    deploy_pipeline(settings)

@@ -1,0 +1,141 @@
+"""The embedded local AWS: the Pulumi program's own stack, created in moto, running for real.
+
+``EmbeddedAws`` starts moto with Step Functions execution on, runs ``__main__.py`` under mocks
+that create each resource in moto (the archive side in a second account), runs Lambda handlers
+in-process, makes task credentials assume their role, and delivers stream records to the trigger
+with the event source mapping's semantics. ``functions/`` and ``statemachine/`` are untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from moto import mock_aws
+
+from changetrail.embedded import lambdas, s3policy, stepfunctions
+from changetrail.embedded.accounts import ARCHIVE_ACCOUNT, PIPELINE_ACCOUNT, REGION, client, forget_credentials
+from changetrail.embedded.mocks import MotoMocks, Registry
+from changetrail.embedded.program import PROJECT_DIR, run_program, stack_config
+from changetrail.embedded.stream import Mapping, StreamPoller
+
+__all__ = ["ARCHIVE_ACCOUNT", "PIPELINE_ACCOUNT", "REGION", "EmbeddedAws", "client"]
+
+ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    # Off, so only the archive role can write to the archive account's bucket.
+    "MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS": "false",
+    "POWERTOOLS_METRICS_NAMESPACE": "changetrail",
+}
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Stack config with overrides; object-valued keys merge one level deep."""
+    merged = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+class EmbeddedAws:
+    """Use as a context manager: ``with EmbeddedAws() as aws: aws.outputs[...]``."""
+
+    def __init__(self, stack: str = "dev", overrides: dict[str, Any] | None = None, project_dir: Path = PROJECT_DIR) -> None:
+        self.stack = stack
+        self.config = merge(stack_config(stack, project_dir), overrides or {})
+        self.project_dir = project_dir
+        self.outputs: dict[str, Any] = {}
+        self.registry = Registry()
+        self.pollers: list[StreamPoller] = []
+        self._mock: Any = None
+        self._saved_environment: dict[str, str | None] = {}
+
+    def __enter__(self) -> EmbeddedAws:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> dict[str, Any]:
+        self._saved_environment = {key: os.environ.get(key) for key in ENVIRONMENT}
+        os.environ.update(ENVIRONMENT)
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._mock.start()
+        forget_credentials()
+        lambdas.install()
+        stepfunctions.install()
+        s3policy.install()
+        mocks = MotoMocks()
+        self.outputs = run_program(mocks, self.stack, self.config, self.project_dir)
+        self.registry = mocks.registry
+        self.pollers = [
+            StreamPoller(Mapping.from_inputs(m), self.invoke_function_for(m["functionName"])) for m in self.registry.mappings
+        ]
+        return self.outputs
+
+    def stop(self) -> None:
+        s3policy.uninstall()
+        stepfunctions.uninstall()
+        lambdas.uninstall()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        for key, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    # -- running the pipeline --------------------------------------------------------------
+    def invoke_function_for(self, function: str) -> Any:
+        """A stream mapping's invoker: through moto's Lambda API, so it reaches the in-process handler."""
+        lambda_client = client("lambda")
+
+        def invoke(event: dict[str, Any]) -> tuple[Any, str | None]:
+            response = lambda_client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
+            payload = json.loads(response["Payload"].read() or b"null")
+            return payload, response.get("FunctionError")
+
+        return invoke
+
+    def pump(self) -> int:
+        """Deliver every record now on the streams to the trigger; returns how many were read."""
+        total = 0
+        while read := sum(poller.poll() for poller in self.pollers):
+            total += read
+        return total
+
+    def wait_for_executions(self, timeout: float = 120.0) -> list[dict[str, Any]]:
+        """Block until no execution is running; returns every execution of the state machine."""
+        sfn = client("stepfunctions")
+        arn = self.outputs["state_machine_arn"]
+        deadline = time.monotonic() + timeout
+        while True:
+            executions = [
+                e for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn) for e in page["executions"]
+            ]
+            if all(e["status"] in TERMINAL for e in executions):
+                return executions
+            if time.monotonic() > deadline:
+                running = [e["name"] for e in executions if e["status"] not in TERMINAL]
+                raise TimeoutError(f"{len(running)} executions still running after {timeout}s: {running[:5]}")
+            time.sleep(0.05)
+
+    def settle(self, timeout: float = 120.0) -> list[dict[str, Any]]:
+        """Pump the streams and wait for the executions that started; returns all executions."""
+        self.pump()
+        return self.wait_for_executions(timeout)

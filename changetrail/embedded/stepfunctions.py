@@ -1,0 +1,77 @@
+"""Make moto's ASL interpreter honour a task's ``Credentials.RoleArn``.
+
+moto records the role but calls every service with fixed keys of the default account, so a
+cross-account archive would "work" against any bucket. Here the interpreter's client factory
+assumes the role through moto's STS and calls as that role's account; with S3 cross-account
+access switched off, a write to the archive bucket succeeds only through the target role.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from moto.core.models import botocore_stubber
+from moto.settings import moto_server_port
+from moto.stepfunctions.parser.asl.utils import boto_client as boto_client_module
+
+from changetrail.embedded.accounts import role_credentials
+
+_original = boto_client_module.boto_client_for
+_clients: dict[tuple[str, str, str], Any] = {}
+_lock = threading.Lock()
+
+
+def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+    role_arn = getattr(state_credentials, "role_arn", None) or ""
+    key = (region, service, role_arn)
+    with _lock:
+        if key not in _clients:
+            credentials = role_credentials(role_arn) if role_arn else {"aws_access_key_id": "ak", "aws_secret_access_key": "sk"}
+            endpoint = {} if botocore_stubber.enabled else {"endpoint_url": f"http://localhost:{moto_server_port()}"}
+            _clients[key] = boto3.client(
+                service,
+                region_name=region,
+                config=Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1}),
+                **credentials,
+                **endpoint,
+            )
+        return _clients[key]
+
+
+def _interpreter_modules() -> list[Any]:
+    return [
+        module
+        for name, module in list(sys.modules.items())
+        if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None) is not None
+    ]
+
+
+def _load_interpreter() -> None:
+    """Import every interpreter module now, so none keeps the original factory by name."""
+    import moto.stepfunctions.parser.asl as asl
+
+    for info in pkgutil.walk_packages(asl.__path__, prefix="moto.stepfunctions.parser.asl."):
+        if ".static_analyser" in info.name:  # unused at run time; one module there fails to import
+            continue
+        importlib.import_module(info.name)
+
+
+def install() -> None:
+    _load_interpreter()
+    with _lock:
+        _clients.clear()
+    for module in _interpreter_modules():
+        module.boto_client_for = boto_client_for
+
+
+def uninstall() -> None:
+    for module in _interpreter_modules():
+        module.boto_client_for = _original
+    with _lock:
+        _clients.clear()

@@ -1,0 +1,187 @@
+"""Deliver DynamoDB stream records to the trigger the way Lambda's event source mapping does.
+
+Batches of ``BatchSize`` in shard order, filter criteria applied before invoking, partial batch
+responses honoured (checkpoint at the lowest failed sequence number), function errors retried
+with bisection, finite retries and record age, and an on-failure message in AWS's shape sent
+to the destination queue when a batch is given up. Nothing here knows what the trigger does.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from moto.events.models import EventPattern
+
+from changetrail.embedded.accounts import client
+
+Invoke = Callable[[dict[str, Any]], tuple[dict[str, Any] | None, str | None]]
+"""Invokes the function with an event; returns (response, function error or None)."""
+
+
+def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A ``GetRecords`` record as Lambda hands it over: epoch seconds and ``eventSourceARN``."""
+    stream = dict(record["dynamodb"])
+    created = stream.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        stream["ApproximateCreationDateTime"] = created.timestamp()
+    return {**record, "eventVersion": "1.1", "dynamodb": stream, "eventSourceARN": stream_arn}
+
+
+@dataclass
+class Mapping:
+    """The settings of one event source mapping, from the program's resource inputs."""
+
+    uuid: str
+    function_arn: str
+    stream_arn: str
+    batch_size: int = 100
+    maximum_retry_attempts: int = -1
+    maximum_record_age_seconds: int = -1
+    bisect: bool = False
+    report_item_failures: bool = False
+    on_failure_arn: str | None = None
+    filters: list[EventPattern] = field(default_factory=list)
+
+    @classmethod
+    def from_inputs(cls, inputs: dict[str, Any]) -> Mapping:
+        destination = ((inputs.get("destinationConfig") or {}).get("onFailure") or {}).get("destinationArn")
+        patterns = [f["pattern"] for f in ((inputs.get("filterCriteria") or {}).get("filters") or [])]
+        return cls(
+            uuid=inputs["uuid"],
+            function_arn=inputs["functionName"],
+            stream_arn=inputs["eventSourceArn"],
+            batch_size=int(inputs.get("batchSize") or 100),
+            maximum_retry_attempts=int(inputs.get("maximumRetryAttempts", -1)),
+            maximum_record_age_seconds=int(inputs.get("maximumRecordAgeInSeconds", -1)),
+            bisect=bool(inputs.get("bisectBatchOnFunctionError")),
+            report_item_failures="ReportBatchItemFailures" in (inputs.get("functionResponseTypes") or []),
+            on_failure_arn=destination,
+            filters=[EventPattern.load(p) for p in patterns],
+        )
+
+    def wants(self, record: dict[str, Any]) -> bool:
+        return not self.filters or any(pattern.matches_event(record) for pattern in self.filters)
+
+
+@dataclass
+class DeliveryStats:
+    batches: int = 0
+    records: int = 0
+    retries: int = 0
+    given_up: int = 0
+
+
+class StreamPoller:
+    """One mapping's reader: ``poll()`` delivers everything new on the stream, then returns."""
+
+    def __init__(self, mapping: Mapping, invoke: Invoke) -> None:
+        self.mapping = mapping
+        self.invoke = invoke
+        self.stats = DeliveryStats()
+        self._streams = client("dynamodbstreams")
+        self._checkpoints: dict[str, str | None] = {}
+
+    def poll(self) -> int:
+        """Deliver all records after each shard's checkpoint; returns how many were read."""
+        shards = self._streams.describe_stream(StreamArn=self.mapping.stream_arn)["StreamDescription"]["Shards"]
+        read = 0
+        for shard in shards:
+            while records := self._read(shard["ShardId"]):
+                read += len(records)
+                wanted = [r for r in records if self.mapping.wants(r)]
+                if wanted:
+                    self._deliver(shard["ShardId"], wanted, attempt=0)
+                self._checkpoints[shard["ShardId"]] = records[-1]["dynamodb"]["SequenceNumber"]
+        return read
+
+    def _read(self, shard_id: str) -> list[dict[str, Any]]:
+        checkpoint = self._checkpoints.get(shard_id)
+        position = (
+            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": checkpoint}
+            if checkpoint
+            else {"ShardIteratorType": "TRIM_HORIZON"}
+        )
+        iterator = self._streams.get_shard_iterator(StreamArn=self.mapping.stream_arn, ShardId=shard_id, **position)
+        response = self._streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=self.mapping.batch_size)
+        return [lambda_record(r, self.mapping.stream_arn) for r in response["Records"]]
+
+    def _deliver(self, shard_id: str, batch: list[dict[str, Any]], attempt: int) -> None:
+        while batch:
+            self.stats.batches += 1
+            self.stats.records += len(batch)
+            response, error = self.invoke({"Records": batch})
+            failed = self._failed_tail(batch, response, error)
+            if not failed:
+                return
+            if self._exhausted(failed, attempt):
+                self._give_up(shard_id, failed, attempt + 1, error)
+                return
+            attempt += 1
+            self.stats.retries += 1
+            if error and self.mapping.bisect and len(failed) > 1:
+                half = len(failed) // 2
+                self._deliver(shard_id, failed[:half], attempt)
+                self._deliver(shard_id, failed[half:], attempt)
+                return
+            batch = failed
+
+    def _failed_tail(self, batch: list[dict[str, Any]], response: Any, error: str | None) -> list[dict[str, Any]]:
+        """The records to retry: all on a function error, else from the lowest reported failure on."""
+        if error:
+            return batch
+        if not self.mapping.report_item_failures or not isinstance(response, dict):
+            return []
+        failures = response.get("batchItemFailures") or []
+        ids = [f.get("itemIdentifier") for f in failures if isinstance(f, dict)]
+        if not ids:
+            return []
+        positions = [i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] in ids]
+        # An identifier that names no record in the batch fails the whole batch, as in Lambda.
+        return batch[min(positions) :] if len(positions) == len(ids) else batch
+
+    def _exhausted(self, failed: list[dict[str, Any]], attempt: int) -> bool:
+        limit = self.mapping.maximum_retry_attempts
+        if limit >= 0 and attempt >= limit:
+            return True
+        age_limit = self.mapping.maximum_record_age_seconds
+        oldest = failed[0]["dynamodb"]["ApproximateCreationDateTime"]
+        return age_limit >= 0 and time.time() - float(oldest) > age_limit
+
+    def _give_up(self, shard_id: str, failed: list[dict[str, Any]], invocations: int, error: str | None) -> None:
+        self.stats.given_up += len(failed)
+        if not self.mapping.on_failure_arn:
+            return
+        first, last = failed[0]["dynamodb"], failed[-1]["dynamodb"]
+        message = {
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": self.mapping.function_arn,
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": invocations,
+            },
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": error or ""},
+            "version": "1.0",
+            "timestamp": _iso(time.time()),
+            "DDBStreamBatchInfo": {
+                "shardId": shard_id,
+                "startSequenceNumber": first["SequenceNumber"],
+                "endSequenceNumber": last["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": _iso(first["ApproximateCreationDateTime"]),
+                "approximateArrivalOfLastRecord": _iso(last["ApproximateCreationDateTime"]),
+                "batchSize": len(failed),
+                "streamArn": self.mapping.stream_arn,
+            },
+        }
+        sqs = client("sqs")
+        url = sqs.get_queue_url(QueueName=self.mapping.on_failure_arn.split(":")[-1])["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(message))
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(float(epoch), tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,1 @@
+"""One ``pulumi.ComponentResource`` per concern; ``config`` parses stack config once, at the edge."""

@@ -1,0 +1,101 @@
+"""The archive side, in the target account: the bucket and the role the state machine assumes.
+
+Deployable alone (``deployment: archive-target`` stack in the target account) or in-program
+through a second provider. The role trusts the pipeline account only for the one state machine
+role, by ``aws:PrincipalArn``, so the target can be deployed before the pipeline exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import ArchiveConfig
+from components.iam import allow, policy_document
+from components.secure_bucket import SecureBucket, SecureBucketArgs
+
+
+@dataclass(frozen=True)
+class ArchiveTargetArgs:
+    config: ArchiveConfig
+    pipeline_account_id: pulumi.Input[str]
+    pipeline_role_name: str
+
+
+def trust_policy(pipeline_account_id: pulumi.Input[str], pipeline_role_name: str) -> pulumi.Output[str]:
+    return policy_document(
+        [
+            {
+                "Sid": "PipelineStateMachineOnly",
+                "Effect": "Allow",
+                "Principal": {"AWS": pulumi.Output.concat("arn:aws:iam::", pipeline_account_id, ":root")},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "ArnEquals": {
+                        "aws:PrincipalArn": pulumi.Output.concat(
+                            "arn:aws:iam::", pipeline_account_id, ":role/", pipeline_role_name
+                        )
+                    }
+                },
+            }
+        ]
+    )
+
+
+def lifecycle_rules(config: ArchiveConfig) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+    return [
+        aws.s3.BucketLifecycleConfigurationRuleArgs(
+            id="archive-tiering",
+            status="Enabled",
+            filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=config.prefix),
+            transitions=[
+                aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+                    days=config.transition_to_ia_days, storage_class="STANDARD_IA"
+                ),
+                aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+                    days=config.transition_to_glacier_days, storage_class="GLACIER_IR"
+                ),
+            ],
+            noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                noncurrent_days=config.noncurrent_expiration_days
+            ),
+            abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                days_after_initiation=1
+            ),
+        )
+    ]
+
+
+class ArchiveTarget(pulumi.ComponentResource):
+    bucket_name: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ArchiveTargetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("changetrail:archive:ArchiveTarget", name, None, opts)
+        config = args.config
+        child = pulumi.ResourceOptions(parent=self)
+        bucket = SecureBucket(
+            f"{name}-archive",
+            SecureBucketArgs(bucket_name=config.bucket_name, lifecycle_rules=lifecycle_rules(config)),
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-writer-role",
+            name=config.role_name,
+            description="Assumed by the changetrail state machine to write archive objects",
+            assume_role_policy=trust_policy(args.pipeline_account_id, args.pipeline_role_name),
+            max_session_duration=3600,
+            opts=child,
+        )
+        objects = pulumi.Output.concat(bucket.arn, "/", f"{config.prefix}/*" if config.prefix else "*")
+        aws.iam.RolePolicy(
+            f"{name}-writer-policy",
+            role=role.id,
+            policy=policy_document([allow("WriteArchiveObjects", ["s3:PutObject"], [objects])]),
+            opts=child,
+        )
+        self.bucket_name, self.bucket_arn, self.role_arn = bucket.name, bucket.arn, role.arn
+        self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn, "role_arn": self.role_arn})

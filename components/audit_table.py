@@ -1,0 +1,53 @@
+"""The Audit table: one row per change (per changed attribute for MODIFY), history by item."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import AuditConfig
+
+HISTORY_INDEX = "byItem"
+"""GSI: ``itemKey`` + ``historySortKey`` (time#sequence) -> one item's history, newest first."""
+
+
+@dataclass(frozen=True)
+class AuditTableArgs:
+    config: AuditConfig
+
+
+class AuditTable(pulumi.ComponentResource):
+    table_name: pulumi.Output[str]
+    table_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AuditTableArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("changetrail:audit:AuditTable", name, None, opts)
+        table = aws.dynamodb.Table(
+            f"{name}-table",
+            name=args.config.table_name,
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="id",
+            attributes=[
+                aws.dynamodb.TableAttributeArgs(name="id", type="S"),
+                aws.dynamodb.TableAttributeArgs(name="itemKey", type="S"),
+                aws.dynamodb.TableAttributeArgs(name="historySortKey", type="S"),
+            ],
+            global_secondary_indexes=[
+                aws.dynamodb.TableGlobalSecondaryIndexArgs(
+                    name=HISTORY_INDEX,
+                    key_schemas=[
+                        aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(attribute_name="itemKey", key_type="HASH"),
+                        aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(attribute_name="historySortKey", key_type="RANGE"),
+                    ],
+                    projection_type="ALL",
+                )
+            ],
+            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=args.config.point_in_time_recovery),
+            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
+            deletion_protection_enabled=args.config.deletion_protection,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.table_name, self.table_arn = table.name, table.arn
+        self.register_outputs({"table_name": self.table_name, "table_arn": self.table_arn})

@@ -1,0 +1,168 @@
+"""The Express state machine with its Decode/Diff functions, role, log group, DLQ and claim-check bucket."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+import statemachine
+from components.config import Settings
+from components.iam import allow, policy_document, service_trust
+from components.pipeline_function import PipelineFunction, PipelineFunctionArgs
+from components.queues import dead_letter_queue
+from components.secure_bucket import SecureBucket, SecureBucketArgs, expire_after
+
+PAYLOAD_PREFIX = "payloads/"
+# Step Functions needs these to deliver Express execution logs to CloudWatch Logs; the actions
+# support no resource-level permissions (AWS documents Resource "*").
+LOG_DELIVERY_ACTIONS = [
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+]
+TRACE_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
+
+
+@dataclass(frozen=True)
+class WorkflowArgs:
+    settings: Settings
+    account_id: pulumi.Input[str]
+    audit_table_name: pulumi.Input[str]
+    audit_table_arn: pulumi.Input[str]
+    topic_arn: pulumi.Input[str]
+    archive_bucket_name: pulumi.Input[str]
+    archive_role_arn: pulumi.Input[str]
+
+
+class Workflow(pulumi.ComponentResource):
+    state_machine_arn: pulumi.Output[str]
+    state_machine_name: pulumi.Output[str]
+    dlq_url: pulumi.Output[str]
+    dlq_arn: pulumi.Output[str]
+    payload_bucket_name: pulumi.Output[str]
+    payload_bucket_arn: pulumi.Output[str]
+    log_group_name: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: WorkflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("changetrail:workflow:Workflow", name, None, opts)
+        s = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+        dlq = dead_letter_queue(f"{name}-dlq", f"{s.prefix}-dlq", s.workflow.dlq_retention_days, self)
+        payloads = SecureBucket(
+            f"{name}-payloads",
+            SecureBucketArgs(
+                bucket_name=pulumi.Output.concat(s.prefix, "-payloads-", args.account_id),
+                # Claim checks must outlive the DLQ messages that point at them, or redrive breaks.
+                lifecycle_rules=[expire_after("expire-claim-checks", s.workflow.dlq_retention_days + 1, PAYLOAD_PREFIX)],
+                versioned=False,
+            ),
+            opts=child,
+        )
+        payload_objects = pulumi.Output.concat(payloads.arn, "/", PAYLOAD_PREFIX, "*")
+        common = {
+            "lambdas": s.lambdas,
+            "region": s.region,
+            "memory_size": s.workflow.function_memory_size,
+            "timeout": 60,
+            "log_retention_days": s.workflow.log_retention_days,
+            "tracing": s.workflow.tracing,
+        }
+        key_names = ",".join(filter(None, (s.source.hash_key, s.source.range_key)))
+        decode = PipelineFunction(
+            f"{name}-decode",
+            PipelineFunctionArgs(
+                function_name=f"{s.prefix}-decode",
+                handler="functions.decode.handler",
+                description="changetrail Decode state: stream records -> validated changes",
+                environment={"SOURCE_KEY_NAMES": key_names},
+                statements=[allow("ReadClaimChecks", ["s3:GetObject"], [payload_objects])],
+                **common,
+            ),
+            opts=child,
+        )
+        diff = PipelineFunction(
+            f"{name}-diff",
+            PipelineFunctionArgs(
+                function_name=f"{s.prefix}-diff",
+                handler="functions.diff.handler",
+                description="changetrail Diff state: changes -> audit rows, archive lines, notifications",
+                environment={
+                    "ARCHIVE_PREFIX": s.archive.prefix,
+                    "NOTIFY_MODE": s.notifications.mode,
+                    "NOTIFY_EVENT_NAMES": ",".join(s.notifications.event_names),
+                },
+                **common,
+            ),
+            opts=child,
+        )
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/aws/vendedlogs/states/{s.prefix}-pipeline",
+            retention_in_days=s.workflow.log_retention_days,
+            opts=child,
+        )
+        state_machine_name = f"{s.prefix}-pipeline"
+        role = aws.iam.Role(
+            f"{name}-role",
+            name=s.workflow_role_name,
+            description="Runs the changetrail state machine",
+            assume_role_policy=service_trust("states.amazonaws.com", {"StringEquals": {"aws:SourceAccount": args.account_id}}),
+            opts=child,
+        )
+        statements = [
+            allow("InvokeStateFunctions", ["lambda:InvokeFunction"], [decode.arn, diff.arn]),
+            allow("WriteAuditRows", ["dynamodb:PutItem"], [args.audit_table_arn]),
+            allow("AssumeArchiveRole", ["sts:AssumeRole"], [args.archive_role_arn]),
+            allow("PublishNotifications", ["sns:Publish"], [args.topic_arn]),
+            allow("SendToDeadLetterQueue", ["sqs:SendMessage"], [dlq.arn]),
+            allow("DeliverExecutionLogs", LOG_DELIVERY_ACTIONS, ["*"]),
+        ]
+        if s.workflow.tracing:
+            statements.append(allow("WriteTraces", TRACE_ACTIONS, ["*"]))
+        policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy_document(statements), opts=child)
+        definition = pulumi.Output.all(
+            DecodeFunctionArn=decode.arn,
+            DiffFunctionArn=diff.arn,
+            AuditTableName=args.audit_table_name,
+            ArchiveRoleArn=args.archive_role_arn,
+            ArchiveBucketName=args.archive_bucket_name,
+            ArchiveAccountId=s.archive.account_id,
+            TopicArn=args.topic_arn,
+            DeadLetterQueueUrl=dlq.url,
+        ).apply(statemachine.render)
+        machine = aws.sfn.StateMachine(
+            f"{name}-state-machine",
+            name=state_machine_name,
+            type="EXPRESS",
+            role_arn=role.arn,
+            definition=definition,
+            logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
+                level=s.workflow.log_level,
+                include_execution_data=s.workflow.include_execution_data,
+                log_destination=pulumi.Output.concat(log_group.arn, ":*"),
+            ),
+            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=s.workflow.tracing),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+        self.state_machine_arn, self.state_machine_name = machine.arn, machine.name
+        self.dlq_url, self.dlq_arn = dlq.url, dlq.arn
+        self.payload_bucket_name, self.payload_bucket_arn = payloads.name, payloads.arn
+        self.log_group_name, self.role_arn = log_group.name, role.arn
+        self.decode_function_name, self.diff_function_name = decode.name, diff.name
+        self.register_outputs(
+            {
+                "state_machine_arn": self.state_machine_arn,
+                "dlq_url": self.dlq_url,
+                "payload_bucket_name": self.payload_bucket_name,
+                "log_group_name": self.log_group_name,
+                "role_arn": self.role_arn,
+            }
+        )

@@ -1,0 +1,104 @@
+"""Every wire contract of the pipeline, in one place.
+
+Images and audit values stay in DynamoDB JSON between states and in the archive: it is the
+only JSON form that keeps every DynamoDB type (sets, binary, 38-digit numbers) exactly, so a
+restore puts back the very item that was changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired, TypedDict
+
+CONTRACT_VERSION = 1
+EventName = Literal["INSERT", "MODIFY", "REMOVE"]
+DynamoJson = dict[str, Any]
+"""One attribute value in DynamoDB JSON, e.g. ``{"N": "3600"}``."""
+DynamoItem = dict[str, DynamoJson]
+
+
+class S3Location(TypedDict):
+    bucket: str
+    key: str
+
+
+class BatchCoordinates(TypedDict):
+    """Where a chunk of stream records came from: enough to read them back from the stream."""
+
+    eventSourceArn: str
+    firstSequenceNumber: str
+    lastSequenceNumber: str
+    recordCount: int
+
+
+class ExecutionInput(TypedDict):
+    """What the trigger starts the state machine with: records inline, or by claim check."""
+
+    version: int
+    batch: BatchCoordinates
+    records: NotRequired[list[dict[str, Any]]]
+    recordsRef: NotRequired[S3Location]
+
+
+class Change(TypedDict):
+    """One stream record, decoded and validated by the Decode state."""
+
+    eventId: str
+    eventName: EventName
+    table: str
+    keys: DynamoItem
+    itemKey: str
+    itemKeyParts: dict[str, str]
+    sequenceNumber: str
+    modificationTime: str
+    expiredByTtl: bool
+    oldImage: NotRequired[DynamoItem]
+    newImage: NotRequired[DynamoItem]
+
+
+class DecodeOutput(TypedDict):
+    batch: BatchCoordinates
+    changes: list[Change]
+
+
+class SnsAttribute(TypedDict):
+    DataType: str
+    StringValue: str
+
+
+class Notification(TypedDict):
+    message: str
+    attributes: dict[str, SnsAttribute]
+
+
+class ArchiveObject(TypedDict):
+    key: str
+    body: str
+
+
+class Summary(TypedDict):
+    changes: int
+    auditRows: int
+    notifications: int
+    archiveKey: str
+
+
+class DiffOutput(TypedDict):
+    """Everything the direct-integration states write; built by the Diff state."""
+
+    auditRows: list[DynamoItem]
+    archive: ArchiveObject
+    notifications: list[Notification]
+    summary: Summary
+
+
+class DeadLetter(TypedDict):
+    """What SendToDLQ writes: enough to redrive without guessing."""
+
+    version: int
+    input: ExecutionInput
+    error: str
+    cause: str
+    failedState: str
+    executionArn: str
+    stateMachineArn: str
+    failedAt: str

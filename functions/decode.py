@@ -1,0 +1,161 @@
+"""Decode state: stream records (inline or by claim check) -> validated, decoded changes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from boto3.dynamodb.types import Binary, TypeDeserializer
+
+from functions.contracts import Change, DecodeOutput, ExecutionInput
+from functions.exceptions import (
+    MalformedExecutionInputError,
+    MalformedStreamRecordError,
+    WrongStreamViewTypeError,
+)
+
+if TYPE_CHECKING:
+    from functions.contracts import DynamoItem, DynamoJson
+
+logger = Logger(service="changetrail-decode")
+_deserializer = TypeDeserializer()
+_s3 = None
+EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE")
+TTL_PRINCIPAL = "dynamodb.amazonaws.com"
+
+
+def decode_value(value: DynamoJson) -> Any:
+    """DynamoDB JSON -> Python value; numbers are exact ``Decimal``, binary is ``bytes``."""
+    decoded = _deserializer.deserialize(value)
+    return _unwrap_binary(decoded)
+
+
+def decode_image(image: DynamoItem) -> dict[str, Any]:
+    """A whole DynamoDB JSON item -> plain values (see ``decode_value``)."""
+    return {name: decode_value(value) for name, value in image.items()}
+
+
+def _unwrap_binary(value: Any) -> Any:
+    if isinstance(value, Binary):
+        return bytes(value)
+    if isinstance(value, dict):
+        return {k: _unwrap_binary(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_binary(v) for v in value]
+    if isinstance(value, set) and value and isinstance(next(iter(value)), Binary):
+        return {bytes(v) for v in value}
+    return value
+
+
+def key_text(value: Any) -> str:
+    """A key attribute's value as readable text: strings as is, numbers exact, binary base64."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)
+
+
+def modification_time(approximate_creation: Any) -> str:
+    """Stream ApproximateCreationDateTime (epoch seconds) -> ISO 8601 UTC with milliseconds."""
+    moment = datetime.fromtimestamp(float(approximate_creation), tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def table_from_arn(arn: str) -> str:
+    """``arn:aws:dynamodb:r:a:table/NAME/stream/LABEL`` -> ``NAME``."""
+    try:
+        return arn.split(":", 5)[5].split("/")[1]
+    except IndexError as error:
+        raise MalformedStreamRecordError(f"eventSourceArn {arn!r} is not a DynamoDB stream ARN") from error
+
+
+def decode_record(record: dict[str, Any], key_names: list[str], event_source_arn: str) -> Change:
+    """Validate one stream record and decode its envelope; images stay lossless DynamoDB JSON."""
+    where = f"stream record {record.get('eventID', '<no eventID>')}"
+    try:
+        event_name = record["eventName"]
+        stream = record["dynamodb"]
+        keys = stream["Keys"]
+        sequence_number = str(stream["SequenceNumber"])
+        created = stream["ApproximateCreationDateTime"]
+        event_id = record["eventID"]
+    except (KeyError, TypeError) as error:
+        raise MalformedStreamRecordError(f"{where}: missing field {error}") from error
+    if event_name not in EVENT_NAMES:
+        raise MalformedStreamRecordError(f"{where}: eventName {event_name!r} is not one of {EVENT_NAMES}")
+    view_type = stream.get("StreamViewType", "NEW_AND_OLD_IMAGES")
+    if view_type != "NEW_AND_OLD_IMAGES":
+        raise WrongStreamViewTypeError(f"{where}: stream view type is {view_type}; set the table's stream to NEW_AND_OLD_IMAGES")
+    images = {name: stream[name] for name in ("OldImage", "NewImage") if name in stream}
+    needed = {"INSERT": ("NewImage",), "MODIFY": ("OldImage", "NewImage"), "REMOVE": ("OldImage",)}
+    missing = [name for name in needed[event_name] if name not in images]
+    if missing:
+        raise MalformedStreamRecordError(f"{where}: {event_name} record has no {', '.join(missing)}")
+    try:
+        plain_keys = decode_image(keys)
+        for image in images.values():
+            decode_image(image)
+    except (TypeError, ValueError, AttributeError, KeyError) as error:
+        raise MalformedStreamRecordError(f"{where}: invalid DynamoDB JSON: {error}") from error
+    parts = {name: key_text(plain_keys[name]) for name in _ordered_key_names(plain_keys, key_names)}
+    identity = record.get("userIdentity") or {}
+    change: Change = {
+        "eventId": event_id,
+        "eventName": event_name,
+        "table": table_from_arn(record.get("eventSourceARN") or event_source_arn),
+        "keys": keys,
+        "itemKey": "|".join(parts.values()),
+        "itemKeyParts": parts,
+        "sequenceNumber": sequence_number,
+        "modificationTime": modification_time(created),
+        "expiredByTtl": identity.get("type") == "Service" and identity.get("principalId") == TTL_PRINCIPAL,
+    }
+    if "OldImage" in images:
+        change["oldImage"] = images["OldImage"]
+    if "NewImage" in images:
+        change["newImage"] = images["NewImage"]
+    return change
+
+
+def _ordered_key_names(plain_keys: dict[str, Any], key_names: list[str]) -> list[str]:
+    """Hash key first, then range key (as configured); unknown schemas fall back to name order."""
+    known = [name for name in key_names if name in plain_keys]
+    return known + sorted(name for name in plain_keys if name not in known)
+
+
+def decode_input(execution_input: ExecutionInput, key_names: list[str], load_ref: Any) -> DecodeOutput:
+    """Execution input -> decoded changes, in stream order."""
+    try:
+        batch = execution_input["batch"]
+    except (KeyError, TypeError) as error:
+        raise MalformedExecutionInputError("execution input has no 'batch' coordinates") from error
+    if "records" in execution_input:
+        records = execution_input["records"]
+    elif "recordsRef" in execution_input:
+        records = load_ref(execution_input["recordsRef"])
+    else:
+        raise MalformedExecutionInputError("execution input has neither 'records' nor 'recordsRef'")
+    changes = [decode_record(record, key_names, batch["eventSourceArn"]) for record in records]
+    return {"batch": batch, "changes": changes}
+
+
+def _load_from_s3(ref: dict[str, str]) -> list[dict[str, Any]]:
+    global _s3
+    _s3 = _s3 or boto3.client("s3")
+    body = _s3.get_object(Bucket=ref["bucket"], Key=ref["key"])["Body"].read()
+    return json.loads(body)["records"]
+
+
+@logger.inject_lambda_context
+def handler(event: ExecutionInput, context: Any) -> DecodeOutput:
+    key_names = [name for name in os.environ.get("SOURCE_KEY_NAMES", "").split(",") if name]
+    output = decode_input(event, key_names, _load_from_s3)
+    logger.info("decoded", extra={"changes": len(output["changes"]), "batch": output["batch"]})
+    return output

@@ -1,0 +1,190 @@
+"""Diff state: decoded changes -> audit rows, the archive object and the notifications.
+
+Audit ids are UUIDv5 of the stream event (and attribute), and the archive key comes from the
+chunk's sequence numbers, so a retried or redriven execution rewrites the same rows and the
+same object instead of adding new ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+
+from functions.contracts import DiffOutput, Notification
+from functions.decode import decode_image
+from functions.exceptions import PayloadTooLargeError
+
+if TYPE_CHECKING:
+    from functions.contracts import Change, DecodeOutput, DynamoItem
+
+logger = Logger(service="changetrail-diff")
+AUDIT_ID_NAMESPACE = uuid.UUID("6f0c5b8e-2f4a-5d7e-9a51-3c7d2b1e8f40")
+STATE_PAYLOAD_LIMIT = 256 * 1024
+NOTIFY_MODES = ("change", "batch", "off")
+
+
+@dataclass(frozen=True)
+class DiffSettings:
+    archive_prefix: str = "ddb-changes"
+    notify_mode: str = "change"
+    notify_event_names: frozenset[str] = frozenset({"INSERT", "MODIFY", "REMOVE"})
+
+    @classmethod
+    def from_environment(cls) -> DiffSettings:
+        names = os.environ.get("NOTIFY_EVENT_NAMES", "INSERT,MODIFY,REMOVE")
+        return cls(
+            archive_prefix=os.environ.get("ARCHIVE_PREFIX", cls.archive_prefix).strip("/"),
+            notify_mode=os.environ.get("NOTIFY_MODE", cls.notify_mode),
+            notify_event_names=frozenset(name for name in names.split(",") if name),
+        )
+
+
+def audit_id(change: Change, attribute: str | None = None) -> str:
+    """Deterministic row id: the same stream event (and attribute) always gets the same id."""
+    name = f"{change['table']}/{change['eventId']}" + (f"/{attribute}" if attribute else "")
+    return str(uuid.uuid5(AUDIT_ID_NAMESPACE, name))
+
+
+def changed_attributes(change: Change) -> list[str]:
+    """Top-level attributes whose value differs between the old and the new image, sorted."""
+    old = decode_image(change.get("oldImage", {}))
+    new = decode_image(change.get("newImage", {}))
+    return sorted(name for name in old.keys() | new.keys() if old.get(name, _ABSENT) != new.get(name, _ABSENT))
+
+
+_ABSENT = object()
+
+
+def audit_rows(change: Change) -> list[DynamoItem]:
+    """The seed-003 audit rows of one change, in DynamoDB JSON, plus stream metadata."""
+    common: DynamoItem = {
+        "itemKey": {"S": change["itemKey"]},
+        "modificationTime": {"S": change["modificationTime"]},
+        "eventName": {"S": change["eventName"]},
+        "eventId": {"S": change["eventId"]},
+        "table": {"S": change["table"]},
+        "sequenceNumber": {"S": change["sequenceNumber"]},
+        "historySortKey": {"S": f"{change['modificationTime']}#{change['sequenceNumber'].zfill(40)}"},
+    }
+    if len(change["itemKeyParts"]) > 1:
+        common["itemKeyParts"] = {"M": {k: {"S": v} for k, v in change["itemKeyParts"].items()}}
+    if change["eventName"] == "INSERT":
+        return [{"id": {"S": audit_id(change)}, **common, "newValue": {"M": change["newImage"]}}]
+    if change["eventName"] == "REMOVE":
+        expired = {"expiredByTtl": {"BOOL": change["expiredByTtl"]}}
+        return [{"id": {"S": audit_id(change)}, **common, **expired, "oldValue": {"M": change["oldImage"]}}]
+    rows = []
+    for attribute in changed_attributes(change):
+        row: DynamoItem = {"id": {"S": audit_id(change, attribute)}, **common, "updatedAttribute": {"S": attribute}}
+        if attribute in change["oldImage"]:
+            row["oldValue"] = change["oldImage"][attribute]
+        if attribute in change["newImage"]:
+            row["newValue"] = change["newImage"][attribute]
+        rows.append(row)
+    return rows
+
+
+def archive_line(change: Change, changed: list[str]) -> str:
+    """One JSON Lines record: the decoded change with its diff; images stay lossless."""
+    return json.dumps({**change, "changedAttributes": changed}, separators=(",", ":"), ensure_ascii=False)
+
+
+def archive_key(prefix: str, decoded: DecodeOutput) -> str:
+    """``<prefix>/<table>/YYYY/MM/DD/HH/<first>-<last>.jsonl``: the same chunk always gets the same key."""
+    first = decoded["changes"][0]
+    hour = first["modificationTime"][:13].replace("-", "/").replace("T", "/")
+    batch = decoded["batch"]
+    name = f"{batch['firstSequenceNumber']}-{batch['lastSequenceNumber']}.jsonl"
+    return "/".join(part for part in (prefix, first["table"], hour, name) if part)
+
+
+def notifications(changes: list[tuple[Change, list[str], list[str]]], settings: DiffSettings) -> list[Notification]:
+    """Per change, one batch summary, or none; only for the configured event names."""
+    wanted = [
+        (change, changed, ids)
+        for change, changed, ids in changes
+        if change["eventName"] in settings.notify_event_names and (change["eventName"] != "MODIFY" or changed)
+    ]
+    if settings.notify_mode == "off" or not wanted:
+        return []
+    if settings.notify_mode == "change":
+        return [_change_notification(*entry) for entry in wanted]
+    counts = Counter(change["eventName"] for change, _, _ in wanted)
+    message = {
+        "table": wanted[0][0]["table"],
+        "changes": len(wanted),
+        "counts": dict(sorted(counts.items())),
+        "eventIds": [change["eventId"] for change, _, _ in wanted],
+        "itemKeys": sorted({change["itemKey"] for change, _, _ in wanted}),
+    }
+    return [
+        {
+            "message": json.dumps(message, ensure_ascii=False),
+            "attributes": {
+                "eventName": {"DataType": "String.Array", "StringValue": json.dumps(sorted(counts))},
+                "table": {"DataType": "String", "StringValue": message["table"]},
+            },
+        }
+    ]
+
+
+def _change_notification(change: Change, changed: list[str], ids: list[str]) -> Notification:
+    message = {
+        "eventId": change["eventId"],
+        "eventName": change["eventName"],
+        "table": change["table"],
+        "itemKey": change["itemKey"],
+        "modificationTime": change["modificationTime"],
+        "sequenceNumber": change["sequenceNumber"],
+        "changedAttributes": changed,
+        "auditIds": ids,
+    }
+    return {
+        "message": json.dumps(message, ensure_ascii=False),
+        "attributes": {
+            "eventName": {"DataType": "String", "StringValue": change["eventName"]},
+            "table": {"DataType": "String", "StringValue": change["table"]},
+        },
+    }
+
+
+def diff_changes(decoded: DecodeOutput, settings: DiffSettings) -> DiffOutput:
+    """Pure core of the Diff state."""
+    rows: list[DynamoItem] = []
+    lines: list[str] = []
+    notified: list[tuple[Change, list[str], list[str]]] = []
+    for change in decoded["changes"]:
+        changed = changed_attributes(change) if change["eventName"] == "MODIFY" else []
+        change_rows = audit_rows(change)
+        rows.extend(change_rows)
+        lines.append(archive_line(change, changed))
+        notified.append((change, changed, [row["id"]["S"] for row in change_rows]))
+    key = archive_key(settings.archive_prefix, decoded)
+    notes = notifications(notified, settings)
+    return {
+        "auditRows": rows,
+        "archive": {"key": key, "body": "\n".join(lines) + "\n"},
+        "notifications": notes,
+        "summary": {"changes": len(lines), "auditRows": len(rows), "notifications": len(notes), "archiveKey": key},
+    }
+
+
+def ensure_fits(output: Any, limit: int = STATE_PAYLOAD_LIMIT) -> None:
+    """Fail loudly (into the DLQ, input kept) rather than let Step Functions truncate or reject."""
+    size = len(json.dumps(output, separators=(",", ":")).encode())
+    if size > limit:
+        raise PayloadTooLargeError(f"state output is {size} bytes, over the {limit}-byte Step Functions limit")
+
+
+@logger.inject_lambda_context
+def handler(event: DecodeOutput, context: Any) -> DiffOutput:
+    output = diff_changes(event, DiffSettings.from_environment())
+    ensure_fits(output)
+    logger.info("diffed", extra={"summary": output["summary"]})
+    return output

@@ -1,0 +1,161 @@
+"""Trigger: the stream's Lambda. Splits a batch into execution inputs and starts one execution each.
+
+Thin on purpose: no decoding here, so cold starts stay short. Records go inline while the input
+stays under the configured budget; a record too big for the budget travels by claim check in S3.
+On the first chunk that cannot be started, that chunk and every later record are reported as
+failed, so the event source mapping checkpoints before them and nothing is skipped or started twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from functions.contracts import CONTRACT_VERSION, BatchCoordinates, ExecutionInput
+
+logger = Logger(service="changetrail-trigger")
+metrics = Metrics(namespace="changetrail", service="trigger")
+DEFAULT_INLINE_BUDGET = 60_000
+ENVELOPE_BYTES = 512
+_clients: dict[str, Any] = {}
+
+
+@dataclass
+class Chunk:
+    """Consecutive stream records that become one execution."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    size: int = 0
+
+
+def record_size(record: dict[str, Any]) -> int:
+    return len(json.dumps(record, separators=(",", ":")).encode())
+
+
+def looks_like_stream_record(record: Any) -> bool:
+    """Shape check only; Decode validates fully. Odd records run alone so they fail alone."""
+    return (
+        isinstance(record, dict)
+        and isinstance(record.get("dynamodb"), dict)
+        and "SequenceNumber" in record["dynamodb"]
+        and "eventName" in record
+    )
+
+
+def plan_chunks(records: list[dict[str, Any]], budget: int = DEFAULT_INLINE_BUDGET) -> list[Chunk]:
+    """Group records in stream order into chunks whose inline input stays within ``budget`` bytes."""
+    chunks: list[Chunk] = []
+    current = Chunk()
+    for record in records:
+        size = record_size(record)
+        alone = not looks_like_stream_record(record) or size + ENVELOPE_BYTES > budget
+        if current.records and (alone or current.size + size + ENVELOPE_BYTES > budget):
+            chunks.append(current)
+            current = Chunk()
+        current.records.append(record)
+        current.size += size
+        if alone:
+            chunks.append(current)
+            current = Chunk()
+    if current.records:
+        chunks.append(current)
+    return chunks
+
+
+def sequence_number(record: Any) -> str:
+    try:
+        return str(record["dynamodb"]["SequenceNumber"])
+    except (KeyError, TypeError):
+        return str(record.get("eventID", "")) if isinstance(record, dict) else ""
+
+
+def coordinates(chunk: Chunk, default_source_arn: str = "") -> BatchCoordinates:
+    first, last = chunk.records[0], chunk.records[-1]
+    return {
+        "eventSourceArn": first.get("eventSourceARN", default_source_arn) if isinstance(first, dict) else "",
+        "firstSequenceNumber": sequence_number(first),
+        "lastSequenceNumber": sequence_number(last),
+        "recordCount": len(chunk.records),
+    }
+
+
+def execution_name(batch: BatchCoordinates, suffix: str = "") -> str:
+    """Deterministic and within the 80-character limit: the same chunk always gets the same name."""
+    identity = f"{batch['eventSourceArn']}|{batch['firstSequenceNumber']}|{batch['lastSequenceNumber']}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:40]
+    return f"chg-{digest}{suffix}"[:80]
+
+
+def execution_input(chunk: Chunk, batch: BatchCoordinates, budget: int, store: Any) -> ExecutionInput:
+    """Inline records when they fit, else a claim-check reference written through ``store``."""
+    payload: ExecutionInput = {"version": CONTRACT_VERSION, "batch": batch}
+    if chunk.size + ENVELOPE_BYTES <= budget:
+        payload["records"] = chunk.records
+    else:
+        payload["recordsRef"] = store(execution_name(batch), {"records": chunk.records})
+    return payload
+
+
+@dataclass(frozen=True)
+class TriggerSettings:
+    state_machine_arn: str
+    payload_bucket: str
+    inline_budget: int
+
+    @classmethod
+    def from_environment(cls) -> TriggerSettings:
+        return cls(
+            state_machine_arn=os.environ["STATE_MACHINE_ARN"],
+            payload_bucket=os.environ["PAYLOAD_BUCKET"],
+            inline_budget=int(os.environ.get("MAX_INLINE_PAYLOAD_BYTES", DEFAULT_INLINE_BUDGET)),
+        )
+
+
+def _client(service: str) -> Any:
+    if service not in _clients:
+        _clients[service] = boto3.client(service)
+    return _clients[service]
+
+
+def start_chunks(records: list[dict[str, Any]], settings: TriggerSettings, sfn: Any, s3: Any) -> list[str]:
+    """Start one execution per chunk; return the sequence numbers to report as failed."""
+
+    def store(name: str, body: dict[str, Any]) -> dict[str, str]:
+        key = f"payloads/{name}.json"
+        s3.put_object(Bucket=settings.payload_bucket, Key=key, Body=json.dumps(body).encode())
+        return {"bucket": settings.payload_bucket, "key": key}
+
+    chunks = plan_chunks(records, settings.inline_budget)
+    for index, chunk in enumerate(chunks):
+        batch = coordinates(chunk)
+        try:
+            payload = execution_input(chunk, batch, settings.inline_budget, store)
+            sfn.start_execution(
+                stateMachineArn=settings.state_machine_arn,
+                name=execution_name(batch),
+                input=json.dumps(payload),
+            )
+        except sfn.exceptions.ExecutionAlreadyExists:
+            logger.info("execution already started", extra={"batch": batch})
+        except Exception:
+            logger.exception("could not start execution", extra={"batch": batch})
+            metrics.add_metric(name="StartExecutionFailed", unit=MetricUnit.Count, value=1)
+            return [sequence_number(record) for later in chunks[index:] for record in later.records]
+        metrics.add_metric(name="ExecutionsStarted", unit=MetricUnit.Count, value=1)
+    return []
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
+    records = event.get("Records", [])
+    failed = start_chunks(records, TriggerSettings.from_environment(), _client("stepfunctions"), _client("s3"))
+    logger.info("batch handled", extra={"records": len(records), "failed": len(failed)})
+    return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failed]}
