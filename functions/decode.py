@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 from datetime import UTC, datetime
@@ -31,9 +32,31 @@ TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 
 
 def decode_value(value: DynamoJson) -> Any:
-    """DynamoDB JSON -> Python value; numbers are exact ``Decimal``, binary is ``bytes``."""
-    decoded = _deserializer.deserialize(value)
+    """DynamoDB JSON -> Python value; numbers are exact ``Decimal``, binary is ``bytes``.
+
+    Accepts binary as the base64 text of Lambda's stream events (and of the archive) or as bytes.
+    """
+    decoded = _deserializer.deserialize(_binary_as_bytes(value))
     return _unwrap_binary(decoded)
+
+
+def _binary_as_bytes(value: DynamoJson) -> DynamoJson:
+    (tag, inner), *rest = value.items()
+    if rest:
+        raise ValueError(f"attribute value has {len(rest) + 1} type tags: {sorted(value)}")
+    if tag == "B":
+        return {"B": _bytes(inner)}
+    if tag == "BS":
+        return {"BS": [_bytes(item) for item in inner]}
+    if tag == "L":
+        return {"L": [_binary_as_bytes(item) for item in inner]}
+    if tag == "M":
+        return {"M": {name: _binary_as_bytes(item) for name, item in inner.items()}}
+    return value
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value if isinstance(value, (bytes, bytearray)) else base64.b64decode(value, validate=True)
 
 
 def decode_image(image: DynamoItem) -> dict[str, Any]:
@@ -102,7 +125,7 @@ def decode_record(record: dict[str, Any], key_names: list[str], event_source_arn
         plain_keys = decode_image(keys)
         for image in images.values():
             decode_image(image)
-    except (TypeError, ValueError, AttributeError, KeyError) as error:
+    except (TypeError, ValueError, AttributeError, KeyError, binascii.Error) as error:
         raise MalformedStreamRecordError(f"{where}: invalid DynamoDB JSON: {error}") from error
     parts = {name: key_text(plain_keys[name]) for name in _ordered_key_names(plain_keys, key_names)}
     identity = record.get("userIdentity") or {}

@@ -39,14 +39,17 @@ def record_size(record: dict[str, Any]) -> int:
     return len(json.dumps(record, separators=(",", ":")).encode())
 
 
+REQUIRED_STREAM_FIELDS = ("Keys", "SequenceNumber", "ApproximateCreationDateTime")
+REQUIRED_IMAGES = {"INSERT": ("NewImage",), "MODIFY": ("OldImage", "NewImage"), "REMOVE": ("OldImage",)}
+
+
 def looks_like_stream_record(record: Any) -> bool:
     """Shape check only; Decode validates fully. Odd records run alone so they fail alone."""
-    return (
-        isinstance(record, dict)
-        and isinstance(record.get("dynamodb"), dict)
-        and "SequenceNumber" in record["dynamodb"]
-        and "eventName" in record
-    )
+    if not isinstance(record, dict) or "eventID" not in record:
+        return False
+    stream = record.get("dynamodb")
+    images = REQUIRED_IMAGES.get(record.get("eventName"))  # type: ignore[arg-type]
+    return isinstance(stream, dict) and images is not None and all(f in stream for f in (*REQUIRED_STREAM_FIELDS, *images))
 
 
 def plan_chunks(records: list[dict[str, Any]], budget: int = DEFAULT_INLINE_BUDGET) -> list[Chunk]:
