@@ -1,0 +1,38 @@
+# The two commands: `make demo` (set up + run the pipeline on the embedded AWS) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: setup demo test test-fast lint format fuzz clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: setup  ## insert/update/delete on the embedded AWS, show audit rows, archive, notifications, DLQ
+	$(BIN)/changetrail demo
+
+test: setup lint  ## the whole suite: unit, Pulumi mocks, end-to-end on the embedded AWS
+	$(BIN)/python -m pytest -n 2 -q
+
+test-fast: setup  ## unit and Pulumi-mock tests only
+	$(BIN)/python -m pytest -q tests/unit tests/infra
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+fuzz: setup  ## long property-based run (not part of `make test`)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/unit
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info
