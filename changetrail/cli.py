@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
+from argparse import ArgumentTypeError
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from changetrail.embedded.program import StackConfigError
+from changetrail.executions import NoSuchExecutionError
+from changetrail.local import PortInUseError
+from changetrail.outputs import OutputsError
 from components.config import ConfigError
 
 
@@ -30,12 +40,98 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_local(args: argparse.Namespace) -> int:
+    from changetrail import local
+
+    _quiet_logs()
+    local.serve(args.stack, args.port, args.outputs, lambda line: print(line, flush=True))
+    return 0
+
+
+def cmd_executions(args: argparse.Namespace) -> int:
+    from changetrail import executions
+    from changetrail.outputs import load_outputs
+
+    outputs = load_outputs(args.outputs, args.stack)
+    source = _execution_source(args, outputs)
+    if args.name:
+        found = [source.show(args.name)]
+    else:
+        found = source.recent(args.limit)
+        if args.status:
+            found = [e for e in found if e.status == args.status.upper()]
+    if args.json:
+        print(json.dumps([e.to_json() for e in found], indent=2))
+    elif args.name:
+        print(executions.render_timeline(found[0]))
+    else:
+        print(executions.render_list(found) if found else "no executions found")
+    return 0
+
+
+def _execution_source(args: argparse.Namespace, outputs: dict[str, Any]) -> Any:
+    from changetrail import executions
+    from changetrail.outputs import aws_client
+
+    sfn = aws_client("stepfunctions", outputs)
+    if args.source == "auto":
+        # Express state machines on AWS support neither ListExecutions nor GetExecutionHistory.
+        kind = sfn.describe_state_machine(stateMachineArn=outputs["state_machine_arn"]).get("type")
+        args.source = "logs" if kind == "EXPRESS" and not os.environ.get("AWS_ENDPOINT_URL") else "history"
+    if args.source == "history":
+        return executions.InterpreterHistory(sfn, outputs["state_machine_arn"])
+    since = datetime.now(UTC) - parse_duration(args.since)
+    return executions.LogsHistory(aws_client("logs", outputs), outputs["log_group_name"], since)
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m``, ``6h``, ``2d`` -> timedelta."""
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    try:
+        return timedelta(**{units[text[-1]]: float(text[:-1])})
+    except (KeyError, ValueError, IndexError) as error:
+        raise argparse.ArgumentTypeError(f"--since {text!r}: use a number and m, h or d, e.g. 6h") from error
+
+
+def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", default="dev", help="stack name (default: dev)")
+    parser.add_argument(
+        "--outputs",
+        metavar="FILE",
+        help="stack outputs JSON (from `changetrail local --outputs` or `pulumi stack output --json`); "
+        "default: ask the pulumi CLI",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="changetrail", description="Operate the changetrail DynamoDB audit pipeline.")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run a scripted scenario on the embedded local AWS and print what happened")
     demo.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml configures the run (default: dev)")
     demo.set_defaults(handler=cmd_demo)
+
+    from changetrail.local import DEFAULT_PORT
+
+    local = commands.add_parser("local", help="serve the stack on a local AWS endpoint until interrupted")
+    local.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml configures it (default: dev)")
+    local.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default: {DEFAULT_PORT})")
+    local.add_argument("--outputs", metavar="FILE", help="write the stack outputs here as JSON")
+    local.set_defaults(handler=cmd_local)
+
+    execs = commands.add_parser("executions", help="recent executions, or one execution's timeline")
+    execs.add_argument("name", nargs="?", help="an execution name or ARN: show its state-by-state timeline")
+    _add_stack_arguments(execs)
+    execs.add_argument("--limit", type=int, default=20, help="how many recent executions (default: 20)")
+    execs.add_argument("--status", choices=["SUCCEEDED", "FAILED", "RUNNING", "succeeded", "failed", "running"])
+    execs.add_argument(
+        "--source",
+        choices=["auto", "history", "logs"],
+        default="auto",
+        help="history: ListExecutions/GetExecutionHistory; logs: CloudWatch Logs (Express on AWS)",
+    )
+    execs.add_argument("--since", default="24h", help="how far back the logs source looks (default: 24h)")
+    execs.add_argument("--json", action="store_true", help="machine-readable output")
+    execs.set_defaults(handler=cmd_executions)
     return parser
 
 
@@ -43,9 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, StackConfigError) as error:
+    except (ConfigError, StackConfigError, OutputsError, PortInUseError, NoSuchExecutionError, ArgumentTypeError) as error:
         print(f"changetrail: {error}", file=sys.stderr)
         return 2
+    except (ClientError, BotoCoreError) as error:
+        print(f"changetrail: AWS said: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

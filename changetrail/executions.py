@@ -1,0 +1,242 @@
+"""Execution views: recent executions and one execution's timeline, state by state.
+
+Two sources behind one interface. ``InterpreterHistory`` reads ``ListExecutions`` and
+``GetExecutionHistory`` (the embedded AWS, or Standard workflows). Express workflows on AWS have
+neither, so ``LogsHistory`` rebuilds the same views from the state machine's CloudWatch Logs
+(logging level ALL, execution data included), which is what the console does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+FINISHED = {
+    "ExecutionSucceeded": "SUCCEEDED",
+    "ExecutionFailed": "FAILED",
+    "ExecutionTimedOut": "TIMED_OUT",
+    "ExecutionAborted": "ABORTED",
+}
+
+
+class NoSuchExecutionError(LookupError):
+    pass
+
+
+@dataclass
+class Event:
+    """One history event, whichever source it came from."""
+
+    type: str
+    time: datetime
+    name: str | None = None
+    error: str | None = None
+    cause: str | None = None
+    input: str | None = None
+
+
+@dataclass
+class Step:
+    name: str
+    kind: str
+    entered: datetime
+    exited: datetime | None = None
+    error: str | None = None
+    cause: str | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        return (self.exited - self.entered).total_seconds() if self.exited else None
+
+
+@dataclass
+class Execution:
+    name: str
+    arn: str
+    status: str
+    start: datetime
+    stop: datetime | None = None
+    records: int | None = None
+    error: str | None = None
+    cause: str | None = None
+    failed_state: str | None = None
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float | None:
+        return (self.stop - self.start).total_seconds() if self.stop else None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["seconds"] = self.seconds
+        for step, raw in zip(self.steps, data["steps"], strict=True):
+            raw["seconds"] = step.seconds
+        return json.loads(json.dumps(data, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)))
+
+
+def build_execution(name: str, arn: str, events: list[Event]) -> Execution:
+    """The execution's status, record count, failure and top-level timeline from its events."""
+    events = sorted(events, key=lambda e: e.time)
+    execution = Execution(name=name, arn=arn, status="RUNNING", start=events[0].time if events else datetime.now(UTC))
+    open_steps: dict[str, Step] = {}
+    depth = 0  # inside Map iterations: their inner states are not top-level steps
+    for event in events:
+        if event.type == "ExecutionStarted" and event.input:
+            execution.records = _record_count(event.input)
+        elif event.type in FINISHED:
+            execution.status, execution.stop = FINISHED[event.type], event.time
+            execution.error, execution.cause = event.error or execution.error, event.cause or execution.cause
+        elif event.type == "MapIterationStarted":
+            depth += 1
+        elif event.type in ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted"):
+            depth -= 1
+        elif depth == 0 and event.type.endswith("StateEntered") and event.name:
+            step = Step(name=event.name, kind=event.type.removesuffix("StateEntered"), entered=event.time)
+            open_steps[event.name] = step
+            execution.steps.append(step)
+        elif depth == 0 and event.type.endswith("StateExited") and event.name in open_steps:
+            open_steps.pop(event.name).exited = event.time
+        elif depth == 0 and event.type.endswith("Failed") and event.error and execution.steps:
+            failing = execution.steps[-1]
+            failing.error, failing.cause = event.error, event.cause
+    failed = [step for step in execution.steps if step.error and step.kind in ("Task", "Map")]
+    if execution.status == "FAILED" and failed:
+        execution.failed_state = failed[-1].name
+    return execution
+
+
+def _record_count(raw_input: str) -> int | None:
+    try:
+        return int(json.loads(raw_input)["batch"]["recordCount"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class ExecutionSource(Protocol):
+    def recent(self, limit: int) -> list[Execution]: ...
+    def show(self, name_or_arn: str) -> Execution: ...
+
+
+class InterpreterHistory:
+    """``ListExecutions`` + ``GetExecutionHistory``."""
+
+    def __init__(self, sfn: Any, state_machine_arn: str) -> None:
+        self.sfn, self.state_machine_arn = sfn, state_machine_arn
+
+    def recent(self, limit: int) -> list[Execution]:
+        listed = self.sfn.list_executions(stateMachineArn=self.state_machine_arn, maxResults=limit)["executions"]
+        listed.sort(key=lambda e: e["startDate"], reverse=True)
+        return [self._load(e["executionArn"], e["name"]) for e in listed[:limit]]
+
+    def show(self, name_or_arn: str) -> Execution:
+        arn = name_or_arn if name_or_arn.startswith("arn:") else self._arn_of(name_or_arn)
+        return self._load(arn, arn.rsplit(":", 1)[-1])
+
+    def _arn_of(self, name: str) -> str:
+        prefix = self.state_machine_arn.replace(":stateMachine:", ":execution:")
+        return f"{prefix}:{name}"
+
+    def _load(self, arn: str, name: str) -> Execution:
+        try:
+            pages = self.sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
+            raw = [event for page in pages for event in page["events"]]
+        except self.sfn.exceptions.ExecutionDoesNotExist as error:
+            raise NoSuchExecutionError(f"no execution {name} of {self.state_machine_arn.rsplit(':', 1)[-1]}") from error
+        return build_execution(name, arn, [_history_event(e) for e in raw])
+
+
+def _history_event(raw: dict[str, Any]) -> Event:
+    details = next((value for key, value in raw.items() if key.endswith("EventDetails")), {}) or {}
+    return Event(
+        type=raw["type"],
+        time=raw["timestamp"],
+        name=details.get("name"),
+        error=details.get("error"),
+        cause=details.get("cause"),
+        input=details.get("input"),
+    )
+
+
+class LogsHistory:
+    """Express executions from the state machine's CloudWatch Logs (level ALL)."""
+
+    def __init__(self, logs: Any, log_group: str, since: datetime) -> None:
+        self.logs, self.log_group, self.since = logs, log_group, since
+
+    def recent(self, limit: int) -> list[Execution]:
+        by_execution = self._events()
+        executions = [build_execution(_name_of(arn), arn, events) for arn, events in by_execution.items()]
+        executions.sort(key=lambda e: e.start, reverse=True)
+        return executions[:limit]
+
+    def show(self, name_or_arn: str) -> Execution:
+        for arn, events in self._events().items():
+            if name_or_arn in (arn, _name_of(arn)):
+                return build_execution(_name_of(arn), arn, events)
+        raise NoSuchExecutionError(f"no execution {name_or_arn} in {self.log_group} since {self.since.isoformat()}")
+
+    def _events(self) -> dict[str, list[Event]]:
+        grouped: dict[str, list[Event]] = defaultdict(list)
+        paginator = self.logs.get_paginator("filter_log_events")
+        pages = paginator.paginate(logGroupName=self.log_group, startTime=int(self.since.timestamp() * 1000))
+        for page in pages:
+            for record in page["events"]:
+                parsed = _log_event(record["message"])
+                if parsed:
+                    arn, event = parsed
+                    grouped[arn].append(event)
+        return grouped
+
+
+def _name_of(arn: str) -> str:
+    """Express ARNs are ``...:express:<machine>:<name>:<id>``; Standard ones end in the name."""
+    parts = arn.split(":")
+    return parts[7] if len(parts) > 8 and parts[5] == "express" else parts[-1]
+
+
+def _log_event(message: str) -> tuple[str, Event] | None:
+    """One Express log line (``{"type", "details", "event_timestamp", "execution_arn", ...}``)."""
+    try:
+        data = json.loads(message)
+        details = data.get("details") or {}
+        moment = datetime.fromtimestamp(int(data["event_timestamp"]) / 1000, tz=UTC)
+        event = Event(
+            type=data["type"],
+            time=moment,
+            name=details.get("name"),
+            error=details.get("error"),
+            cause=details.get("cause"),
+            input=details.get("input"),
+        )
+        return data["execution_arn"], event
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def render_list(executions: list[Execution]) -> str:
+    lines = [f"{'STATUS':<10} {'STARTED (UTC)':<24} {'SECONDS':>8} {'RECORDS':>7}  {'NAME':<44} ERROR"]
+    for e in executions:
+        seconds = f"{e.seconds:.3f}" if e.seconds is not None else "-"
+        error = f"{e.error} in {e.failed_state}" if e.error and e.failed_state else (e.error or "")
+        lines.append(
+            f"{e.status:<10} {e.start.isoformat(timespec='milliseconds')[:23]:<24} {seconds:>8} "
+            f"{e.records if e.records is not None else '-':>7}  {e.name:<44} {error}"
+        )
+    return "\n".join(lines)
+
+
+def render_timeline(e: Execution) -> str:
+    seconds = f"{e.seconds:.3f}s" if e.seconds is not None else "running"
+    lines = [f"{e.name}  {e.status}  started {e.start.isoformat(timespec='milliseconds')}  {seconds}  records={e.records}"]
+    for step in e.steps:
+        offset = (step.entered - e.start).total_seconds()
+        took = f"{step.seconds:.3f}s" if step.seconds is not None else "-"
+        mark = f"  FAILED {step.error}: {(step.cause or '')[:160]}" if step.error else ""
+        lines.append(f"  +{offset:7.3f}s  {step.name:<18} {step.kind:<7} {took:>8}{mark}")
+    if e.status == "FAILED":
+        lines.append(f"failed in {e.failed_state or '?'}: {e.error}")
+        lines.append(f"cause: {e.cause}")
+    return "\n".join(lines)
