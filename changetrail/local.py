@@ -63,6 +63,7 @@ class LocalEndpoint:
         while not self._stop.is_set():
             try:
                 self.aws.pump()
+                self.aws.publish_execution_logs()
             except Exception:
                 logging.getLogger("changetrail.local").exception("stream delivery failed")
             self._stop.wait(POLL_SECONDS)

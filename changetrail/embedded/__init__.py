@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from changetrail.embedded import lambdas, s3policy, stepfunctions
 from changetrail.embedded.accounts import ARCHIVE_ACCOUNT, PIPELINE_ACCOUNT, REGION, client, forget_credentials
+from changetrail.embedded.execution_logs import ExecutionLogPublisher
 from changetrail.embedded.mocks import MotoMocks, Registry
 from changetrail.embedded.program import PROJECT_DIR, run_program, stack_config
 from changetrail.embedded.stream import Mapping, StreamPoller
@@ -60,6 +61,7 @@ class EmbeddedAws:
         self.outputs: dict[str, Any] = {}
         self.registry = Registry()
         self.pollers: list[StreamPoller] = []
+        self.execution_logs: ExecutionLogPublisher | None = None
         self._mock: Any = None
         self._saved_environment: dict[str, str | None] = {}
 
@@ -82,6 +84,7 @@ class EmbeddedAws:
         mocks = MotoMocks()
         self.outputs = run_program(mocks, self.stack, self.config, self.project_dir)
         self.registry = mocks.registry
+        self.execution_logs = ExecutionLogPublisher(self.outputs["state_machine_arn"])
         self.pollers = [
             StreamPoller(Mapping.from_inputs(m), self.invoke_function_for(m["functionName"])) for m in self.registry.mappings
         ]
@@ -129,11 +132,24 @@ class EmbeddedAws:
                 e for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn) for e in page["executions"]
             ]
             if all(e["status"] in TERMINAL for e in executions):
+                if self.execution_logs:
+                    self.execution_logs.publish(executions)
                 return executions
             if time.monotonic() > deadline:
                 running = [e["name"] for e in executions if e["status"] not in TERMINAL]
                 raise TimeoutError(f"{len(running)} executions still running after {timeout}s: {running[:5]}")
             time.sleep(0.05)
+
+    def executions(self) -> list[dict[str, Any]]:
+        sfn = client("stepfunctions")
+        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=self.outputs["state_machine_arn"])
+        return [execution for page in pages for execution in page["executions"]]
+
+    def publish_execution_logs(self, executions: list[dict[str, Any]] | None = None) -> int:
+        """Deliver finished executions to the log group, as AWS does for Express workflows."""
+        if self.execution_logs is None:
+            return 0
+        return self.execution_logs.publish(executions if executions is not None else self.executions())
 
     def settle(self, timeout: float = 120.0) -> list[dict[str, Any]]:
         """Pump the streams and wait for the executions that started; returns all executions."""

@@ -63,7 +63,11 @@ def test_history_index_returns_one_items_changes_newest_first(aws):
         ScanIndexForward=False,
     )["Items"]
 
-    assert [row.get("newValue") for row in history] == [{"N": "3"}, {"N": "2"}, {"M": {"key": {"S": "FEATURE_FLAG"}, "value": {"N": "1"}}}]
+    assert [row.get("newValue") for row in history] == [
+        {"N": "3"},
+        {"N": "2"},
+        {"M": {"key": {"S": "FEATURE_FLAG"}, "value": {"N": "1"}}},
+    ]
 
 
 def test_delete_archives_the_old_image_in_the_target_accounts_bucket(aws):
@@ -218,10 +222,15 @@ def test_a_malformed_record_fails_alone_into_the_dlq_and_the_rest_of_the_batch_p
     put("GOOD", value={"N": "1"})
     stream = client("dynamodbstreams")
     shard = stream.describe_stream(StreamArn=aws.outputs["source_stream_arn"])["StreamDescription"]["Shards"][0]
-    iterator = stream.get_shard_iterator(StreamArn=aws.outputs["source_stream_arn"], ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+    iterator = stream.get_shard_iterator(
+        StreamArn=aws.outputs["source_stream_arn"], ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )
     (good,) = stream.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
     good = {**good, "eventSourceARN": aws.outputs["source_stream_arn"]}
-    good["dynamodb"] = {**good["dynamodb"], "ApproximateCreationDateTime": good["dynamodb"]["ApproximateCreationDateTime"].timestamp()}
+    good["dynamodb"] = {
+        **good["dynamodb"],
+        "ApproximateCreationDateTime": good["dynamodb"]["ApproximateCreationDateTime"].timestamp(),
+    }
     bad = {"eventID": "bad-1", "eventName": "MODIFY", "dynamodb": {"SequenceNumber": "1", "Keys": {"key": {"S": "X"}}}}
 
     response, error = aws.invoke_function_for("audit_producer")({"Records": [bad, good]})

@@ -1,0 +1,79 @@
+"""Write finished executions to the state machine's log group in AWS's Express log format.
+
+AWS delivers Express execution history only to CloudWatch Logs (per the logging configuration:
+level ALL/ERROR/FATAL, execution data in or out). moto keeps history in memory instead; this
+turns it into the same log events, so the logs-based views work on the embedded AWS too.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from changetrail.embedded.accounts import client
+
+ERROR_TYPES = {"ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
+DATA_KEYS = ("input", "output")
+
+
+def express_arn(execution_arn: str) -> str:
+    """``...:execution:<machine>:<name>`` -> ``...:express:<machine>:<name>:<id>`` as AWS logs it."""
+    prefix, machine, name = execution_arn.rsplit(":", 2)
+    return f"{prefix.removesuffix(':execution')}:express:{machine}:{name}:{uuid.uuid5(uuid.NAMESPACE_URL, execution_arn)}"
+
+
+def log_event(event: dict[str, Any], arn: str, include_data: bool) -> dict[str, Any]:
+    details = next((dict(value) for key, value in event.items() if key.endswith("EventDetails")), {})
+    if not include_data:
+        details = {k: v for k, v in details.items() if k not in DATA_KEYS}
+    message = {
+        "id": str(event["id"]),
+        "type": event["type"],
+        "details": details,
+        "previous_event_id": str(event.get("previousEventId", 0)),
+        "event_timestamp": str(int(event["timestamp"].timestamp() * 1000)),
+        "execution_arn": arn,
+        "redrive_count": "0",
+    }
+    return {"timestamp": int(message["event_timestamp"]), "message": json.dumps(message, default=str)}
+
+
+def wanted(event_type: str, level: str) -> bool:
+    if level == "ALL":
+        return True
+    if level == "ERROR":
+        return event_type.endswith("Failed") or event_type in ERROR_TYPES
+    return level == "FATAL" and event_type in ERROR_TYPES
+
+
+class ExecutionLogPublisher:
+    def __init__(self, state_machine_arn: str) -> None:
+        self.state_machine_arn = state_machine_arn
+        self.published: set[str] = set()
+        self._sfn, self._logs = client("stepfunctions"), client("logs")
+
+    def publish(self, executions: list[dict[str, Any]]) -> int:
+        """Log every finished execution not logged yet; returns how many were written."""
+        config = self._sfn.describe_state_machine(stateMachineArn=self.state_machine_arn).get("loggingConfiguration", {})
+        level = config.get("level", "OFF")
+        destinations = config.get("destinations") or []
+        if level == "OFF" or not destinations:
+            return 0
+        group = destinations[0]["cloudWatchLogsLogGroup"]["logGroupArn"].split(":log-group:")[1].removesuffix(":*")
+        written = 0
+        for execution in executions:
+            arn = execution["executionArn"]
+            if arn in self.published or execution["status"] == "RUNNING":
+                continue
+            history = self._sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+            logged = express_arn(arn)
+            include = bool(config.get("includeExecutionData"))
+            events = [log_event(e, logged, include) for e in history if wanted(e["type"], level)]
+            stream = f"states/{arn.split(':')[-2]}/{execution['startDate']:%Y-%m-%d}/{logged.rsplit(':', 1)[-1]}"
+            self._logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            if events:
+                self._logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+            self.published.add(arn)
+            written += 1
+        return written
