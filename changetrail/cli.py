@@ -93,6 +93,50 @@ def parse_duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(f"--since {text!r}: use a number and m, h or d, e.g. 6h") from error
 
 
+def cmd_redrive(args: argparse.Namespace) -> int:
+    from changetrail.outputs import aws_client, load_outputs
+    from changetrail.redrive import Redriver, RedriveSettings
+
+    outputs = load_outputs(args.outputs, args.stack)
+    clients = {name: aws_client(name, outputs) for name in ("stepfunctions", "sqs", "s3", "dynamodbstreams")}
+    history = _execution_source(argparse.Namespace(source="auto", since="2h"), outputs) if args.wait else None
+    settings = RedriveSettings(
+        max_messages=args.max, error=args.error, dry_run=args.dry_run, wait=args.wait, max_attempts=args.max_attempts
+    )
+    summary = Redriver(outputs, clients, history).run(settings, _progress_bar("redrive"))
+    if args.json:
+        print(json.dumps({"totals": summary.totals, "groups": summary.groups(), "outcomes": [vars(o) for o in summary.outcomes]}))
+        return 0
+    if args.dry_run:
+        print(f"would redrive {summary.totals['would_redrive']} message(s); by error and failed state:")
+    for group, count in sorted(summary.groups().items(), key=lambda item: -item[1]):
+        print(f"  {count:>6}  {group}")
+    for outcome in summary.outcomes:
+        if outcome.action in ("poison", "lost-to-retention", "error", "unknown"):
+            print(f"  left {outcome.message_id}: {outcome.action}: {outcome.detail}")
+    totals = summary.totals
+    print(
+        f"redriven {totals['redriven']}, succeeded {totals['succeeded']}, failed again {totals['failed_again']}, "
+        f"left {totals['left']}" + (" (dry run: nothing started, nothing deleted)" if args.dry_run else "")
+    )
+    return 0
+
+
+def _progress_bar(label: str) -> Any:
+    """A one-line progress bar on stderr when it is a terminal; silent otherwise."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int, action: str) -> None:
+        filled = int(30 * done / max(total, 1))
+        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {action:<18}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
 def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", default="dev", help="stack name (default: dev)")
     parser.add_argument(
@@ -132,6 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
     execs.add_argument("--since", default="24h", help="how far back the logs source looks (default: 24h)")
     execs.add_argument("--json", action="store_true", help="machine-readable output")
     execs.set_defaults(handler=cmd_executions)
+
+    redrive = commands.add_parser("redrive", help="start new executions for what is in the dead-letter queues")
+    _add_stack_arguments(redrive)
+    redrive.add_argument("--dry-run", action="store_true", help="show what would be redriven, grouped; change nothing")
+    redrive.add_argument("--max", type=int, metavar="N", help="handle at most N messages")
+    redrive.add_argument("--error", metavar="NAME", help="only messages with this error (e.g. S3.S3Exception)")
+    redrive.add_argument("--wait", action="store_true", help="follow the new executions and report their outcome")
+    redrive.add_argument("--max-attempts", type=int, default=5, help="leave messages that failed this often (default: 5)")
+    redrive.add_argument("--json", action="store_true", help="machine-readable summary")
+    redrive.set_defaults(handler=cmd_redrive)
     return parser
 
 

@@ -90,9 +90,8 @@ def serve(stack: str, port: int, outputs_path: str | None, say: Callable[[str], 
     try:
         if outputs_path:
             Path(outputs_path).write_text(json.dumps(outputs, indent=2) + "\n")
-        say(
-            f"ready in {time.perf_counter() - started:.1f}s: {len(endpoint.aws.registry.resources)} resources at {endpoint.endpoint_url}"
-        )
+        resources = len(endpoint.aws.registry.resources)
+        say(f"ready in {time.perf_counter() - started:.1f}s: {resources} resources at {endpoint.endpoint_url}")
         for key, value in outputs.items():
             say(f"  {key:<28} {value}")
         if outputs_path:

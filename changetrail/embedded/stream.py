@@ -8,7 +8,6 @@ to the destination queue when a batch is given up. Nothing here knows what the t
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 import uuid
@@ -20,29 +19,10 @@ from typing import Any
 from moto.events.models import EventPattern
 
 from changetrail.embedded.accounts import client
+from changetrail.streams import lambda_record
 
 Invoke = Callable[[dict[str, Any]], tuple[dict[str, Any] | None, str | None]]
 """Invokes the function with an event; returns (response, function error or None)."""
-
-
-def wire_json(value: Any) -> Any:
-    """boto3's decoded bytes back to the base64 text that Lambda events carry."""
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(value).decode()
-    if isinstance(value, dict):
-        return {key: wire_json(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [wire_json(item) for item in value]
-    return value
-
-
-def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
-    """A ``GetRecords`` record as Lambda hands it over: epoch seconds, base64 binary, ``eventSourceARN``."""
-    stream = wire_json(dict(record["dynamodb"]))
-    created = stream.get("ApproximateCreationDateTime")
-    if isinstance(created, datetime):
-        stream["ApproximateCreationDateTime"] = created.timestamp()
-    return {**record, "eventVersion": "1.1", "dynamodb": stream, "eventSourceARN": stream_arn}
 
 
 @dataclass

@@ -1,0 +1,289 @@
+"""Redrive: get every failed change through, safely, as often as you like.
+
+Express workflows have no RedriveExecution, so this reads the dead-letter queues and starts new
+executions itself. Two kinds of message:
+
+- the pipeline's own dead letters (``SendToDLQ``): the original execution input goes into a new
+  execution, with a ``redrive`` block counting attempts so a poison message stops at ``max_attempts``;
+- the event source mapping's on-failure messages: only stream coordinates, so the records are read
+  back from the stream while it retains them and started like the trigger would.
+
+A message is deleted only after its new execution started (with ``wait``: only after it finished,
+and then a failure has already sent its own, newer dead letter). Everything downstream is
+idempotent (deterministic audit ids, conditional writes, deterministic archive keys), so running
+redrive twice, or again after an interruption, adds nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from changetrail.executions import ExecutionSource, NoSuchExecutionError
+from changetrail.streams import LostToRetentionError, read_range
+from functions import trigger
+
+DEFAULT_MAX_ATTEMPTS = 5
+SCAN_VISIBILITY_SECONDS = 120
+
+
+@dataclass
+class DeadLetter:
+    """One DLQ message, classified."""
+
+    queue_url: str
+    receipt: str
+    message_id: str
+    body: dict[str, Any]
+    kind: str  # "execution" | "stream" | "unknown"
+
+    @property
+    def error(self) -> str:
+        if self.kind == "stream":
+            return self.body.get("responseContext", {}).get("functionError") or self.body["requestContext"]["condition"]
+        return self.body.get("error", "unreadable message")
+
+    @property
+    def failed_state(self) -> str:
+        return {"stream": "(event source mapping)", "unknown": "?"}.get(self.kind) or self.body.get("failedState", "?")
+
+    @property
+    def attempt(self) -> int:
+        return int((self.body.get("input") or {}).get("redrive", {}).get("attempt", 0))
+
+
+def classify(body: Any) -> str:
+    if isinstance(body, dict) and isinstance(body.get("input"), dict) and "batch" in body["input"]:
+        return "execution"
+    if isinstance(body, dict) and "DDBStreamBatchInfo" in body:
+        return "stream"
+    return "unknown"
+
+
+def read_dead_letters(
+    sqs: Any, queue_url: str, limit: int | None = None, visibility: int = SCAN_VISIBILITY_SECONDS
+) -> Iterator[DeadLetter]:
+    """Receive messages (hidden from other readers while we work on them), oldest first as SQS allows."""
+    seen: set[str] = set()
+    while limit is None or len(seen) < limit:
+        batch = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10 if limit is None else max(1, min(10, limit - len(seen))),
+            VisibilityTimeout=visibility,
+            MessageAttributeNames=["All"],
+            AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
+        fresh = [m for m in batch if m["MessageId"] not in seen]
+        for again in (m for m in batch if m["MessageId"] in seen):
+            # Received a second time in this run (it was released): show it again at once.
+            sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=again["ReceiptHandle"], VisibilityTimeout=0)
+        if not fresh:
+            return
+        for message in fresh:
+            seen.add(message["MessageId"])
+            try:
+                body = json.loads(message["Body"])
+            except json.JSONDecodeError:
+                body = {"raw": message["Body"]}
+            yield DeadLetter(queue_url, message["ReceiptHandle"], message["MessageId"], body, classify(body))
+
+
+def release(sqs: Any, letter: DeadLetter) -> None:
+    """Make a message visible again now (it stays in the queue)."""
+    sqs.change_message_visibility(QueueUrl=letter.queue_url, ReceiptHandle=letter.receipt, VisibilityTimeout=0)
+
+
+def redrive_name(letter: DeadLetter, attempt: int) -> str:
+    """Deterministic per dead letter and attempt: an interrupted redrive restarts the same name."""
+    identity = letter.body.get("executionArn") or json.dumps(letter.body, sort_keys=True)
+    digest = hashlib.sha256(f"{identity}|{attempt}".encode()).hexdigest()[:32]
+    return f"redrive-{attempt}-{digest}"
+
+
+@dataclass
+class Outcome:
+    message_id: str
+    action: str  # redriven | succeeded | failed-again | poison | filtered | lost-to-retention | error | would-redrive
+    detail: str = ""
+    executions: list[str] = field(default_factory=list)
+    group: str = ""
+    """``<error> in <failed state>``: what the dry run groups by."""
+
+
+@dataclass
+class Summary:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def count(self, *actions: str) -> int:
+        return sum(1 for o in self.outcomes if o.action in actions)
+
+    def groups(self) -> dict[str, int]:
+        return dict(Counter(o.group for o in self.outcomes))
+
+    @property
+    def totals(self) -> dict[str, int]:
+        counts = Counter(o.action for o in self.outcomes)
+        return {
+            "redriven": counts["redriven"] + counts["succeeded"] + counts["failed-again"],
+            "succeeded": counts["succeeded"],
+            "failed_again": counts["failed-again"],
+            "left": counts["poison"] + counts["filtered"] + counts["lost-to-retention"] + counts["error"] + counts["unknown"],
+            "would_redrive": counts["would-redrive"],
+        }
+
+
+@dataclass(frozen=True)
+class RedriveSettings:
+    max_messages: int | None = None
+    error: str | None = None
+    dry_run: bool = False
+    wait: bool = False
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    wait_timeout: float = 300.0
+    visibility_timeout: int = SCAN_VISIBILITY_SECONDS
+    """How long a received message stays hidden; after a crash it reappears for the next run."""
+
+
+Progress = Callable[[int, int, str], None]
+
+
+class Redriver:
+    """Redrives both dead-letter queues of one stack (its outputs name them)."""
+
+    def __init__(self, outputs: dict[str, Any], clients: dict[str, Any], history: ExecutionSource | None = None) -> None:
+        self.outputs = outputs
+        self.sfn, self.sqs, self.s3, self.streams = (clients[k] for k in ("stepfunctions", "sqs", "s3", "dynamodbstreams"))
+        self.history = history
+        self._started: set[str] = set()
+        """Executions this run started: their own dead letters wait for the next run."""
+
+    def queues(self) -> list[str]:
+        return [url for url in (self.outputs.get("dlq_url"), self.outputs.get("stream_failures_queue_url")) if url]
+
+    def depth(self) -> int:
+        total = 0
+        for url in self.queues():
+            attributes = self.sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            )["Attributes"]
+            total += int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        return total
+
+    def run(self, settings: RedriveSettings, progress: Progress | None = None) -> Summary:
+        summary, total = Summary(), self.depth()
+        if settings.max_messages is not None:
+            total = min(total, settings.max_messages)
+        for url in self.queues():
+            remaining = None if settings.max_messages is None else settings.max_messages - len(summary.outcomes)
+            if remaining is not None and remaining <= 0:
+                break
+            for letter in read_dead_letters(self.sqs, url, remaining, settings.visibility_timeout):
+                if _execution_name(letter.body.get("executionArn", "")) in self._started:
+                    release(self.sqs, letter)
+                    continue
+                outcome = self._handle(letter, settings)
+                outcome.group = f"{letter.error} in {letter.failed_state}"
+                summary.outcomes.append(outcome)
+                if progress:
+                    progress(len(summary.outcomes), max(total, len(summary.outcomes)), outcome.action)
+        return summary
+
+    # -- one message -----------------------------------------------------------------------
+    def _handle(self, letter: DeadLetter, settings: RedriveSettings) -> Outcome:
+        def leave(action: str, detail: str) -> Outcome:
+            release(self.sqs, letter)
+            return Outcome(letter.message_id, action, detail)
+
+        if settings.error and letter.error != settings.error:
+            return leave("filtered", letter.error)
+        if letter.kind == "unknown":
+            return leave("unknown", "not a changetrail dead letter; left in the queue")
+        if letter.attempt >= settings.max_attempts:
+            return leave("poison", f"{letter.attempt} attempts failed ({letter.error}); left in the queue")
+        try:
+            inputs = self._execution_inputs(letter)
+        except Exception as error:  # noqa: BLE001 -- reported per message; the message stays
+            action = "lost-to-retention" if isinstance(error, LostToRetentionError) else "error"
+            detail = f"{error}; see the archive for what was archived" if action == "lost-to-retention" else str(error)
+            return leave(action, detail)
+        if settings.dry_run:
+            records = sum(i["batch"]["recordCount"] for _, i in inputs)
+            return leave("would-redrive", f"{len(inputs)} execution(s), {records} record(s)")
+        arns = [self._start(name, execution_input) for name, execution_input in inputs]
+        if not settings.wait:
+            self._delete(letter)
+            return Outcome(letter.message_id, "redriven", f"{len(arns)} execution(s) started", arns)
+        finished = [self._wait(arn, settings.wait_timeout) for arn in arns]
+        if all(e.status == "SUCCEEDED" for e in finished):
+            self._delete(letter)
+            return Outcome(letter.message_id, "succeeded", "", arns)
+        failed = [e for e in finished if e.status != "SUCCEEDED"]
+        if all(_dead_lettered(e) for e in failed):
+            self._delete(letter)  # each failure sent its own dead letter with the next attempt count
+            return Outcome(letter.message_id, "failed-again", "; ".join(f"{e.error} in {e.failed_state}" for e in failed), arns)
+        return leave("error", "a redriven execution failed without reaching the DLQ; message kept")
+
+    def _execution_inputs(self, letter: DeadLetter) -> list[tuple[str, dict[str, Any]]]:
+        attempt = letter.attempt + 1
+        marker = {"attempt": attempt, "of": letter.body.get("executionArn") or letter.message_id}
+        if letter.kind == "execution":
+            return [(redrive_name(letter, attempt), {**letter.body["input"], "redrive": marker})]
+        info = letter.body["DDBStreamBatchInfo"]
+        records = read_range(
+            self.streams, info["streamArn"], info["shardId"], info["startSequenceNumber"], info["endSequenceNumber"]
+        )
+        chunks = trigger.plan_chunks(records, trigger.DEFAULT_INLINE_BUDGET)
+        inputs = []
+        for index, chunk in enumerate(chunks):
+            batch = trigger.coordinates(chunk)
+            execution_input = trigger.execution_input(chunk, batch, trigger.DEFAULT_INLINE_BUDGET, self._store)
+            inputs.append((f"{redrive_name(letter, attempt)[:70]}-{index}", {**execution_input, "redrive": marker}))
+        return inputs
+
+    def _store(self, name: str, body: dict[str, Any]) -> dict[str, str]:
+        bucket, key = self.outputs["payload_bucket_name"], f"payloads/{name}.json"
+        self.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode())
+        return {"bucket": bucket, "key": key}
+
+    def _start(self, name: str, execution_input: dict[str, Any]) -> str:
+        machine = self.outputs["state_machine_arn"]
+        self._started.add(name)
+        try:
+            return self.sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(execution_input))["executionArn"]
+        except self.sfn.exceptions.ExecutionAlreadyExists:
+            # An interrupted earlier redrive started it; the writes it makes are idempotent anyway.
+            return f"{machine.replace(':stateMachine:', ':execution:')}:{name}"
+
+    def _delete(self, letter: DeadLetter) -> None:
+        self.sqs.delete_message(QueueUrl=letter.queue_url, ReceiptHandle=letter.receipt)
+
+    def _wait(self, arn: str, timeout: float) -> Any:
+        if self.history is None:
+            raise RuntimeError("waiting needs an execution history source")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                execution = self.history.show(arn)
+                if execution.status != "RUNNING":
+                    return execution
+            except NoSuchExecutionError:
+                pass  # Express logs arrive a little after the execution
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"execution {arn} did not finish within {timeout:.0f}s")
+            time.sleep(0.2)
+
+
+def _execution_name(arn: str) -> str:
+    """The name in a Standard (``...:execution:<machine>:<name>``) or Express (``...:<name>:<id>``) ARN."""
+    parts = arn.split(":")
+    return parts[7] if len(parts) > 8 and parts[5] == "express" else parts[-1]
+
+
+def _dead_lettered(execution: Any) -> bool:
+    return any(step.name == "SendToDLQ" and step.exited and not step.error for step in execution.steps)
