@@ -23,6 +23,7 @@ def deploy_archive_target(settings: Settings) -> None:
     )
     pulumi.export("archive_bucket_name", target.bucket_name)
     pulumi.export("archive_role_arn", target.role_arn)
+    pulumi.export("archive_reader_role_arn", target.reader_role_arn)
     pulumi.export("archive_account_id", settings.archive.account_id)
 
 
@@ -41,10 +42,11 @@ def deploy_pipeline(settings: Settings) -> None:
             ArchiveTargetArgs(archive, account_id, settings.workflow_role_name),
             opts=pulumi.ResourceOptions(providers=[provider]),
         )
-        archive_bucket, archive_role = target.bucket_name, target.role_arn
+        archive_bucket, archive_role, archive_reader = target.bucket_name, target.role_arn, target.reader_role_arn
     else:
         archive_bucket = pulumi.Output.from_input(archive.bucket_name)
         archive_role = pulumi.Output.from_input(f"arn:aws:iam::{archive.account_id}:role/{archive.role_name}")
+        archive_reader = pulumi.Output.from_input(f"arn:aws:iam::{archive.account_id}:role/{archive.reader_role_name}")
 
     source = SourceTable("source", SourceTableArgs(settings.source))
     audit = AuditTable("audit", AuditTableArgs(settings.audit))
@@ -92,6 +94,7 @@ def deploy_pipeline(settings: Settings) -> None:
         "topic_arn": notifications.topic_arn,
         "archive_bucket_name": archive_bucket,
         "archive_role_arn": archive_role,
+        "archive_reader_role_arn": archive_reader,
         "archive_account_id": archive.account_id,
         "archive_prefix": archive.prefix,
     }

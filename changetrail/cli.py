@@ -17,6 +17,7 @@ from changetrail.embedded.program import StackConfigError
 from changetrail.executions import NoSuchExecutionError
 from changetrail.local import PortInUseError
 from changetrail.outputs import OutputsError
+from changetrail.restore import RestoreError
 from components.config import ConfigError
 
 
@@ -122,6 +123,64 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _archive(outputs: dict[str, Any]) -> Any:
+    from changetrail.archive import Archive, reader_client
+
+    return Archive(reader_client(outputs), outputs["archive_bucket_name"], outputs.get("archive_prefix", ""))
+
+
+def _time(text: str | None) -> datetime | None:
+    from changetrail.archive import parse_time
+
+    try:
+        return parse_time(text) if text else None
+    except ValueError as error:
+        raise ArgumentTypeError(str(error)) from error
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from changetrail import replay
+    from changetrail.outputs import aws_client, load_outputs
+
+    outputs = load_outputs(args.outputs, args.stack)
+    start, end = _time(args.start), _time(args.end) or datetime.now(UTC)
+    table = args.table or outputs["source_table_name"]
+    archive = _archive(outputs)
+    if args.stdout:
+        for _, lines in replay.selected(archive, table, start, end, args.key):
+            for line in lines:
+                print(json.dumps(line, ensure_ascii=False))
+        return 0
+    names = replay.start_replays(
+        outputs, archive, table, start, end, args.key, aws_client("stepfunctions", outputs), aws_client("s3", outputs)
+    )
+    print(f"started {len(names)} replay execution(s) for {table} from {start.isoformat()} to {end.isoformat()}")
+    for name in names:
+        print(f"  {name}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from changetrail import restore
+    from changetrail.outputs import aws_client, load_outputs
+
+    outputs = load_outputs(args.outputs, args.stack)
+    ddb = aws_client("dynamodb", outputs)
+    found = restore.plan(outputs, ddb, _archive(outputs), args.key, _time(args.at))
+    change = found.change
+    print(
+        f"{found.item_key} in {found.table}, as after {change['eventName']} at {change['modificationTime']}"
+        + (" (restoring the deleted item)" if change["eventName"] == "REMOVE" else "")
+    )
+    print(json.dumps(found.image, indent=2, ensure_ascii=False))
+    if args.dry_run:
+        print("dry run: nothing written")
+        return 0
+    restore.apply(ddb, found)
+    print(f"restored {found.item_key} into {found.table}")
+    return 0
+
+
 def _progress_bar(label: str) -> Any:
     """A one-line progress bar on stderr when it is a terminal; silent otherwise."""
     if not sys.stderr.isatty():
@@ -186,6 +245,22 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--max-attempts", type=int, default=5, help="leave messages that failed this often (default: 5)")
     redrive.add_argument("--json", action="store_true", help="machine-readable summary")
     redrive.set_defaults(handler=cmd_redrive)
+
+    replay = commands.add_parser("replay", help="re-run archived changes through the pipeline, or print them")
+    _add_stack_arguments(replay)
+    replay.add_argument("--from", dest="start", required=True, metavar="TIME", help="ISO 8601, e.g. 2026-11-22T10:00Z")
+    replay.add_argument("--to", dest="end", metavar="TIME", help="ISO 8601 (default: now)")
+    replay.add_argument("--table", help="source table (default: the stack's)")
+    replay.add_argument("--key", metavar="K", help="only this item (its itemKey)")
+    replay.add_argument("--stdout", action="store_true", help="print the archived changes as JSON Lines instead")
+    replay.set_defaults(handler=cmd_replay)
+
+    restore = commands.add_parser("restore", help="put an item back as it was (e.g. a deleted item)")
+    _add_stack_arguments(restore)
+    restore.add_argument("--key", required=True, metavar="K", help="the item's itemKey (hash|range for composite keys)")
+    restore.add_argument("--at", metavar="TIME", help="as it was at this ISO 8601 time (default: its last state)")
+    restore.add_argument("--dry-run", action="store_true", help="show the item, write nothing")
+    restore.set_defaults(handler=cmd_restore)
     return parser
 
 
@@ -193,7 +268,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, StackConfigError, OutputsError, PortInUseError, NoSuchExecutionError, ArgumentTypeError) as error:
+    except (
+        ConfigError,
+        StackConfigError,
+        OutputsError,
+        PortInUseError,
+        NoSuchExecutionError,
+        ArgumentTypeError,
+        RestoreError,
+    ) as error:
         print(f"changetrail: {error}", file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError) as error:

@@ -44,6 +44,20 @@ def trust_policy(pipeline_account_id: pulumi.Input[str], pipeline_role_name: str
     )
 
 
+def reader_trust_policy(pipeline_account_id: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Operators of the pipeline account (those its IAM lets assume this role) may read the archive."""
+    return policy_document(
+        [
+            {
+                "Sid": "PipelineAccountOperators",
+                "Effect": "Allow",
+                "Principal": {"AWS": pulumi.Output.concat("arn:aws:iam::", pipeline_account_id, ":root")},
+                "Action": "sts:AssumeRole",
+            }
+        ]
+    )
+
+
 def lifecycle_rules(config: ArchiveConfig) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
     return [
         aws.s3.BucketLifecycleConfigurationRuleArgs(
@@ -72,6 +86,7 @@ class ArchiveTarget(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
     role_arn: pulumi.Output[str]
+    reader_role_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: ArchiveTargetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("changetrail:archive:ArchiveTarget", name, None, opts)
@@ -97,5 +112,35 @@ class ArchiveTarget(pulumi.ComponentResource):
             policy=policy_document([allow("WriteArchiveObjects", ["s3:PutObject"], [objects])]),
             opts=child,
         )
+        reader = aws.iam.Role(
+            f"{name}-reader-role",
+            name=config.reader_role_name,
+            description="Assumed by changetrail operators (replay, restore) to read archive objects",
+            assume_role_policy=reader_trust_policy(args.pipeline_account_id),
+            max_session_duration=3600,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-reader-policy",
+            role=reader.id,
+            policy=policy_document(
+                [
+                    allow("ReadArchiveObjects", ["s3:GetObject"], [objects]),
+                    {
+                        **allow("ListArchivePrefix", ["s3:ListBucket"], [bucket.arn]),
+                        "Condition": {"StringLike": {"s3:prefix": [f"{config.prefix}/*" if config.prefix else "*"]}},
+                    },
+                ]
+            ),
+            opts=child,
+        )
         self.bucket_name, self.bucket_arn, self.role_arn = bucket.name, bucket.arn, role.arn
-        self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn, "role_arn": self.role_arn})
+        self.reader_role_arn = reader.arn
+        self.register_outputs(
+            {
+                "bucket_name": self.bucket_name,
+                "bucket_arn": self.bucket_arn,
+                "role_arn": self.role_arn,
+                "reader_role_arn": self.reader_role_arn,
+            }
+        )

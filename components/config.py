@@ -85,6 +85,7 @@ class ArchiveConfig:
     account_id: str
     bucket_name: str
     role_name: str
+    reader_role_name: str
     region: str
     prefix: str = "ddb-changes"
     create: bool = True
@@ -327,6 +328,9 @@ def parse_archive(raw: Any, stack: str, region: str) -> ArchiveConfig:
         ),
         role_name=s.string(
             "roleName", f"changetrail-{stack}-archive-writer", ROLE_NAME, "1-64 characters of A-Z a-z 0-9 +=,.@_-"
+        ),
+        reader_role_name=s.string(
+            "readerRoleName", f"changetrail-{stack}-archive-reader", ROLE_NAME, "1-64 characters of A-Z a-z 0-9 +=,.@_-"
         ),
         region=archive_region,
         prefix=s.string("prefix", "ddb-changes", re.compile(r"^[\w!.*'()/-]{0,200}$")).strip("/"),

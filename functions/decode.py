@@ -36,11 +36,11 @@ def decode_value(value: DynamoJson) -> Any:
 
     Accepts binary as the base64 text of Lambda's stream events (and of the archive) or as bytes.
     """
-    decoded = _deserializer.deserialize(_binary_as_bytes(value))
+    decoded = _deserializer.deserialize(binary_as_bytes(value))
     return _unwrap_binary(decoded)
 
 
-def _binary_as_bytes(value: DynamoJson) -> DynamoJson:
+def binary_as_bytes(value: DynamoJson) -> DynamoJson:
     (tag, inner), *rest = value.items()
     if rest:
         raise ValueError(f"attribute value has {len(rest) + 1} type tags: {sorted(value)}")
@@ -49,9 +49,9 @@ def _binary_as_bytes(value: DynamoJson) -> DynamoJson:
     if tag == "BS":
         return {"BS": [_bytes(item) for item in inner]}
     if tag == "L":
-        return {"L": [_binary_as_bytes(item) for item in inner]}
+        return {"L": [binary_as_bytes(item) for item in inner]}
     if tag == "M":
-        return {"M": {name: _binary_as_bytes(item) for name, item in inner.items()}}
+        return {"M": {name: binary_as_bytes(item) for name, item in inner.items()}}
     return value
 
 

@@ -1,0 +1,73 @@
+"""Reading the archive (as the archive account's reader role): replay and restore build on this."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from changetrail.outputs import aws_client
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601 (``2026-11-22T10:00``, ``...Z``, a date) as an aware UTC datetime."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise ValueError(f"{text!r} is not an ISO 8601 time, e.g. 2026-11-22T10:00:00Z") from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def reader_client(outputs: dict[str, Any], sts: Any | None = None) -> Any:
+    """An S3 client acting as the archive reader role (cross-account)."""
+    sts = sts or aws_client("sts", outputs)
+    credentials = sts.assume_role(RoleArn=outputs["archive_reader_role_arn"], RoleSessionName="changetrail-operator")[
+        "Credentials"
+    ]
+    return aws_client(
+        "s3",
+        outputs,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+@dataclass
+class ArchivedObject:
+    key: str
+    first_sequence: str
+    last_sequence: str
+    lines: list[dict[str, Any]]
+
+
+class Archive:
+    def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
+        self.s3, self.bucket, self.prefix = s3, bucket, prefix.strip("/")
+
+    def _hour_prefix(self, table: str, hour: datetime) -> str:
+        return "/".join(part for part in (self.prefix, table, hour.strftime("%Y/%m/%d/%H")) if part) + "/"
+
+    def keys(self, table: str, start: datetime, end: datetime) -> Iterator[str]:
+        """Object keys whose hour folder overlaps [start, end], in time order."""
+        hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        while hour <= end:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._hour_prefix(table, hour))
+            yield from sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+            hour += timedelta(hours=1)
+
+    def read(self, key: str) -> ArchivedObject:
+        body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
+        first, _, last = key.rsplit("/", 1)[-1].removesuffix(".jsonl").partition("-")
+        return ArchivedObject(key, first, last, [json.loads(line) for line in body.splitlines() if line])
+
+    def objects(self, table: str, start: datetime, end: datetime) -> Iterator[ArchivedObject]:
+        for key in self.keys(table, start, end):
+            yield self.read(key)
+
+
+def in_window(line: dict[str, Any], start: datetime, end: datetime, item_key: str | None) -> bool:
+    moment = parse_time(line["modificationTime"])
+    return start <= moment <= end and (item_key is None or line["itemKey"] == item_key)

@@ -1,0 +1,66 @@
+"""Restore: put an item back into the source table as it was at a time (a deleted item, say).
+
+The Audit table's ``byItem`` index finds the item's last change at or before the time; the
+archive line of that change holds the whole image in DynamoDB JSON, so every type comes back
+exactly. The put is itself a change, so the restoration is audited like any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from changetrail.archive import Archive
+from functions.decode import binary_as_bytes
+
+
+class RestoreError(LookupError):
+    pass
+
+
+@dataclass
+class RestorePlan:
+    item_key: str
+    table: str
+    change: dict[str, Any]
+    """The archived change the item is restored from."""
+    image: dict[str, Any]
+    """The item in DynamoDB JSON (binary as base64 text)."""
+
+
+def last_change(ddb: Any, audit_table: str, index: str, item_key: str, at: datetime | None) -> dict[str, Any]:
+    condition = "itemKey = :k"
+    values: dict[str, Any] = {":k": {"S": item_key}}
+    if at is not None:
+        condition += " AND historySortKey <= :at"
+        values[":at"] = {"S": at.isoformat(timespec="milliseconds").replace("+00:00", "Z") + "#~"}
+    rows = ddb.query(
+        TableName=audit_table, IndexName=index, KeyConditionExpression=condition,
+        ExpressionAttributeValues=values, ScanIndexForward=False, Limit=1,
+    )["Items"]  # fmt: skip
+    if not rows:
+        when = f" at or before {at.isoformat()}" if at else ""
+        raise RestoreError(f"no audited change of {item_key!r}{when}")
+    return rows[0]
+
+
+def plan(outputs: dict[str, Any], ddb: Any, archive: Archive, item_key: str, at: datetime | None) -> RestorePlan:
+    row = last_change(ddb, outputs["audit_table_name"], outputs["audit_history_index"], item_key, at)
+    table, sequence, event = row["table"]["S"], row["sequenceNumber"]["S"], row["eventName"]["S"]
+    moment = datetime.fromisoformat(row["modificationTime"]["S"].replace("Z", "+00:00"))
+    for archived in archive.objects(table, moment, moment):
+        if int(archived.first_sequence) <= int(sequence) <= int(archived.last_sequence):
+            line = next((line for line in archived.lines if line["eventId"] == row["eventId"]["S"]), None)
+            if line is None:
+                continue
+            if event == "REMOVE" and at is not None:
+                raise RestoreError(f"{item_key!r} did not exist at {at.isoformat()}: deleted at {row['modificationTime']['S']}")
+            image = line["oldImage"] if event == "REMOVE" else line["newImage"]
+            return RestorePlan(item_key, table, line, image)
+    raise RestoreError(f"change {sequence} of {item_key!r} is not in the archive (yet): redrive the DLQ first")
+
+
+def apply(ddb: Any, restore: RestorePlan) -> None:
+    item = {name: binary_as_bytes(value) for name, value in restore.image.items()}
+    ddb.put_item(TableName=restore.table, Item=item)
