@@ -55,7 +55,7 @@ def endpoint(tmp_path_factory):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_environment(),
     )  # fmt: skip
     try:
-        wait_for(lambda: outputs_file.exists() and outputs_file.stat().st_size > 0 or process.poll() is not None, 90, "outputs")
+        wait_for(lambda: (outputs_file.exists() and outputs_file.stat().st_size > 0) or process.poll() is not None, 90, "outputs")
         if process.poll() is not None:
             pytest.fail(f"changetrail local exited: {process.stdout.read()}")
         yield port, outputs_file, process

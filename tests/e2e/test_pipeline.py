@@ -170,7 +170,7 @@ def test_missing_archive_bucket_sends_the_change_to_the_dlq_with_full_context(aw
     (message,) = drain(aws.outputs["dlq_url"])
     body = message["Body"]
     assert body["failedState"] == "Archive"
-    assert body["error"] and "NoSuchBucket" in body["cause"] or "does not exist" in body["cause"]
+    assert (body["error"] and "NoSuchBucket" in body["cause"]) or "does not exist" in body["cause"]
     assert body["executionArn"] == next(e["executionArn"] for e in executions if e["status"] == "FAILED")
     assert [r["dynamodb"]["Keys"]["key"]["S"] for r in body["input"]["records"]] == ["LOST?"]
     assert message["MessageAttributes"]["failedState"]["StringValue"] == "Archive"

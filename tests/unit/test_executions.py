@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -34,7 +34,7 @@ def logs(monkeypatch):
 
 
 def history(logs) -> LogsHistory:
-    return LogsHistory(logs, GROUP, since=datetime(2026, 11, 1, tzinfo=timezone.utc))
+    return LogsHistory(logs, GROUP, since=datetime(2026, 11, 1, tzinfo=UTC))
 
 
 def test_recent_lists_each_execution_newest_first_with_status_and_records(logs):
@@ -73,7 +73,7 @@ def test_an_unknown_execution_is_a_clear_error(logs):
 
 
 def test_events_before_since_are_not_read(logs):
-    later = LogsHistory(logs, GROUP, since=datetime(2027, 1, 1, tzinfo=timezone.utc))
+    later = LogsHistory(logs, GROUP, since=datetime(2027, 1, 1, tzinfo=UTC))
     assert later.recent(10) == []
 
 
