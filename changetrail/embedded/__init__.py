@@ -73,6 +73,13 @@ class EmbeddedAws:
         self.stop()
 
     def start(self) -> dict[str, Any]:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> dict[str, Any]:
         self._saved_environment = {key: os.environ.get(key) for key in ENVIRONMENT}
         os.environ.update(ENVIRONMENT)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})

@@ -281,3 +281,15 @@ def test_small_batches_split_a_burst_into_several_executions_in_stream_order(dep
     rows = [r for r in audit_rows(aws) if r["eventName"]["S"] == "MODIFY"]
     ordered = sorted(rows, key=lambda r: r["historySortKey"]["S"])
     assert [r["newValue"]["N"] for r in ordered] == [str(i) for i in range(1, 7)]
+
+
+def test_a_wrong_config_value_fails_the_deploy_naming_the_key_and_leaves_nothing_running():
+    import os
+
+    from changetrail.embedded import EmbeddedAws
+    from components.config import ConfigError
+
+    before = dict(os.environ)
+    with pytest.raises(ConfigError, match=r"changetrail:trigger\.batchSize must be an integer .* fix: "):
+        EmbeddedAws("dev", {"changetrail:trigger": {"batchSize": "lots"}}).start()
+    assert dict(os.environ) == before
