@@ -181,6 +181,16 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cost(args: argparse.Namespace) -> int:
+    from changetrail import cost
+
+    _quiet_logs()
+    print(f"running {args.changes} synthetic changes through stack '{args.stack}' on the embedded AWS ...", file=sys.stderr)
+    result = cost.report(args.stack, args.changes, args.item_size)
+    print(json.dumps(result, indent=2) if args.json else cost.render(result))
+    return 0
+
+
 def _progress_bar(label: str) -> Any:
     """A one-line progress bar on stderr when it is a terminal; silent otherwise."""
     if not sys.stderr.isatty():
@@ -261,6 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--at", metavar="TIME", help="as it was at this ISO 8601 time (default: its last state)")
     restore.add_argument("--dry-run", action="store_true", help="show the item, write nothing")
     restore.set_defaults(handler=cmd_restore)
+
+    cost = commands.add_parser("cost", help="requests per change and $ per million changes, measured on the embedded AWS")
+    cost.add_argument("--stack", default="dev", help="stack whose settings are measured (default: dev)")
+    cost.add_argument("--changes", type=int, default=1000, help="synthetic changes to run (default: 1000)")
+    cost.add_argument("--item-size", type=int, default=1024, metavar="BYTES", help="item size (default: 1024)")
+    cost.add_argument("--json", action="store_true", help="machine-readable result")
+    cost.set_defaults(handler=cmd_cost)
     return parser
 
 

@@ -25,6 +25,8 @@ InvocationHook = Callable[[str, Any], None]
 """Called with (function name, event) before each invocation: the fault harness's entry point."""
 hooks: list[InvocationHook] = []
 invocations: dict[str, int] = {}
+durations: dict[str, list[float]] = {}
+"""Seconds per invocation, by function name: what Lambda would bill (measured here, in-process)."""
 
 
 @dataclass
@@ -65,7 +67,11 @@ def invoke_in_process(function: LambdaFunction, event: Any) -> tuple[str, bool, 
             invocations[function.function_name] = invocations.get(function.function_name, 0) + 1
             for hook in hooks:
                 hook(function.function_name, payload)
-            result = resolve_handler(function.handler)(payload, context)
+            started = time.perf_counter()
+            try:
+                result = resolve_handler(function.handler)(payload, context)
+            finally:
+                durations.setdefault(function.function_name, []).append(time.perf_counter() - started)
             return json.dumps(result), False, ""
         except Exception as error:  # noqa: BLE001 -- reported to the caller as a function error, like Lambda
             body = {

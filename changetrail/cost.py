@@ -1,0 +1,210 @@
+"""``changetrail cost``: AWS requests per change and $ per million changes, measured not guessed.
+
+Runs N synthetic changes (a quarter inserts, the rest updates of one attribute, items padded to
+``item_size`` bytes) through the stack on the embedded AWS, counts every request the pipeline
+makes (the request recorder sees all of them), and prices the counts with a dated price table
+(``data/prices-us-east-1.json``). The naive column prices the same work done the naive way: one
+execution, one archive object and one SNS publish per change.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from changetrail.embedded import EmbeddedAws, client, lambdas
+from changetrail.embedded.recorder import RequestLog, recording
+
+PRICES_PATH = Path(__file__).with_name("data") / "prices-us-east-1.json"
+EXPRESS_MEMORY_GB = 64 / 1024  # Express bills memory in 64 MB steps; this state data stays far below
+LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What N changes cost in requests and billed units."""
+
+    changes: int
+    executions: int
+    express_gb_seconds: float
+    lambda_requests: int
+    lambda_gb_seconds: float
+    audit_writes: int
+    audit_wru: float
+    s3_puts: int
+    sns_publishes: int
+    sqs_sends: int
+    log_bytes: int
+
+    def per_change(self) -> dict[str, float]:
+        return {
+            "lambda": self.lambda_requests / self.changes,
+            "stepfunctions": self.executions / self.changes,
+            "dynamodb": self.audit_writes / self.changes,
+            "s3": self.s3_puts / self.changes,
+            "sns": self.sns_publishes / self.changes,
+            "sqs": self.sqs_sends / self.changes,
+        }
+
+
+def attribute_size(value: dict[str, Any]) -> int:
+    """DynamoDB's size rules, closely enough to count write units."""
+    ((tag, inner),) = value.items()
+    if tag == "S":
+        return len(inner.encode())
+    if tag == "N":
+        return math.ceil(len(inner.lstrip("-").replace(".", "")) / 2) + 1
+    if tag == "B":
+        return len(inner) if isinstance(inner, (bytes, bytearray)) else len(inner) * 3 // 4
+    if tag in ("BOOL", "NULL"):
+        return 1
+    if tag in ("SS", "NS", "BS"):
+        return sum(attribute_size({tag[0]: item}) for item in inner)
+    if tag == "L":
+        return 3 + sum(1 + attribute_size(item) for item in inner)
+    return 3 + sum(1 + len(name.encode()) + attribute_size(item) for name, item in inner.items())
+
+
+def write_units(item: dict[str, Any]) -> int:
+    return max(1, math.ceil(sum(len(name.encode()) + attribute_size(value) for name, value in item.items()) / 1024))
+
+
+def synthetic_changes(table: str, changes: int, item_size: int) -> None:
+    ddb = client("dynamodb")
+    items = max(1, changes // 4)
+    padding = "x" * max(0, item_size - 60)
+    for n in range(changes):
+        ddb.put_item(
+            TableName=table, Item={"key": {"S": f"item-{n % items:06d}"}, "value": {"N": str(n)}, "payload": {"S": padding}}
+        )
+
+
+def measure(stack: str, changes: int, item_size: int, overrides: dict[str, Any] | None = None) -> Usage:
+    with EmbeddedAws(stack, overrides) as aws, recording() as log:
+        lambdas.durations.clear()
+        for start in range(0, changes, 500):
+            synthetic_changes(aws.outputs["source_table_name"], min(500, changes - start), item_size)
+            executions = aws.settle(timeout=600)
+        return _usage(aws, log, changes, executions)
+
+
+def _usage(aws: EmbeddedAws, log: RequestLog, changes: int, executions: list[dict[str, Any]]) -> Usage:
+    outputs, functions = aws.outputs, aws.registry.functions
+    express = sum(math.ceil((e["stopDate"] - e["startDate"]).total_seconds() * 10) / 10 for e in executions)
+    lambda_gb_s = sum(
+        sum(math.ceil(seconds * 1000) for seconds in lambdas.durations.get(name, [])) / 1000 * int(spec["memory"]) / 1024
+        for name, spec in functions.items()
+    )
+    rows = [
+        item
+        for page in client("dynamodb").get_paginator("scan").paginate(TableName=outputs["audit_table_name"])
+        for item in page["Items"]
+    ]
+    audit_writes = log.count("dynamodb", "PutItem", outputs["audit_table_name"])
+    # The byItem index projects ALL: every row is written twice, table and index.
+    wru_per_write = 2 * sum(write_units(row) for row in rows) / max(1, len(rows))
+    log_group = outputs["log_group_name"].rsplit("/", 1)[-1]
+    return Usage(
+        changes=changes,
+        executions=log.count("sfn", "StartExecution"),
+        express_gb_seconds=express * EXPRESS_MEMORY_GB,
+        lambda_requests=log.count("lambda", "Invoke"),
+        lambda_gb_seconds=lambda_gb_s,
+        audit_writes=audit_writes,
+        audit_wru=audit_writes * wru_per_write,
+        s3_puts=log.count("s3", "PutObject"),
+        sns_publishes=log.count("sns", "Publish"),
+        sqs_sends=log.count("sqs", "SendMessage"),
+        log_bytes=log.size("logs", "PutLogEvents", log_group) + log.size("cloudwatch-logs", "PutLogEvents", log_group),
+    )
+
+
+def naive(usage: Usage) -> Usage:
+    """The same changes, one execution / archive object / publish each (same work, same data)."""
+    per_execution_lambda = 2  # Decode and Diff
+    trigger_requests = usage.lambda_requests - per_execution_lambda * usage.executions
+    return replace(
+        usage,
+        executions=usage.changes,
+        express_gb_seconds=usage.changes * 0.1 * EXPRESS_MEMORY_GB,  # the 100 ms minimum, favouring naive
+        lambda_requests=trigger_requests + per_execution_lambda * usage.changes,
+        s3_puts=usage.changes,
+        sns_publishes=usage.changes,
+    )
+
+
+def load_prices(path: Path = PRICES_PATH) -> dict[str, Any]:
+    return json.loads(path.read_text(), parse_float=Decimal)
+
+
+def price(usage: Usage, prices: dict[str, Any], architecture: str = "arm64") -> dict[str, float]:
+    """$ for this usage, by service."""
+    p = prices
+    return {
+        "lambda": float(
+            usage.lambda_requests * p["lambda"]["request"]
+            + Decimal(usage.lambda_gb_seconds) * p["lambda"]["gb_second"][architecture]
+        ),
+        "stepfunctions": float(
+            usage.executions * p["stepfunctions_express"]["request"]
+            + Decimal(usage.express_gb_seconds) * p["stepfunctions_express"]["gb_second"]
+        ),
+        "dynamodb": float(Decimal(usage.audit_wru) * p["dynamodb_on_demand"]["write_request_unit"]),
+        "s3": float(usage.s3_puts * p["s3_standard"]["put_request"]),
+        "sns": float(usage.sns_publishes * p["sns"]["publish_request_64kb"]),
+        "sqs": float(usage.sqs_sends * p["sqs_standard"]["request_64kb"]),
+        "logs": float(Decimal(usage.log_bytes) / Decimal(1024**3) * p["cloudwatch_logs"]["ingested_gb"]),
+    }
+
+
+def per_million(costs: dict[str, float], changes: int) -> dict[str, float]:
+    return {service: dollars * 1_000_000 / changes for service, dollars in costs.items()}
+
+
+def report(stack: str, changes: int, item_size: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    started = time.perf_counter()
+    usage = measure(stack, changes, item_size, overrides)
+    prices = load_prices()
+    ours, theirs = per_million(price(usage, prices), changes), per_million(price(naive(usage), prices), changes)
+    return {
+        "stack": stack,
+        "changes": changes,
+        "item_size": item_size,
+        "prices_as_of": prices["as_of"],
+        "usd_per_million": round(sum(ours.values()), 4),
+        "naive_usd_per_million": round(sum(theirs.values()), 4),
+        "usd_per_million_without_logs": round(sum(v for k, v in ours.items() if k != "logs"), 4),
+        "usd_per_million_by_service": {k: round(v, 4) for k, v in ours.items()},
+        "naive_usd_per_million_by_service": {k: round(v, 4) for k, v in theirs.items()},
+        "requests_per_change": {k: round(v, 4) for k, v in usage.per_change().items()},
+        "naive_requests_per_change": {k: round(v, 4) for k, v in naive(usage).per_change().items()},
+        "usage": asdict(usage),
+        "measured_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    lines = [
+        f"changetrail cost - stack {result['stack']}: {result['changes']} changes of {result['item_size']} B "
+        f"(prices us-east-1 as of {result['prices_as_of']}, measured in {result['measured_seconds']}s)",
+        f"{'service':<14} {'requests/change':>15} {'$/million':>11} {'naive req/chg':>14} {'naive $/million':>16}",
+    ]
+    for service, dollars in result["usd_per_million_by_service"].items():
+        requests = result["requests_per_change"].get(service)
+        naive_requests = result["naive_requests_per_change"].get(service)
+        lines.append(
+            f"{service:<14} {requests if requests is not None else '-':>15} {dollars:>11.4f} "
+            f"{naive_requests if naive_requests is not None else '-':>14} "
+            f"{result['naive_usd_per_million_by_service'][service]:>16.4f}"
+        )
+    lines.append(f"{'total':<14} {'':>15} {result['usd_per_million']:>11.4f} {'':>14} {result['naive_usd_per_million']:>16.4f}")
+    lines.append(
+        f"without execution logs: {result['usd_per_million_without_logs']:.4f} $/million "
+        "(set by workflow.logLevel and workflow.includeExecutionData)"
+    )
+    return "\n".join(lines)
