@@ -255,7 +255,9 @@ class Redriver:
         machine = self.outputs["state_machine_arn"]
         self._started.add(name)
         try:
-            return self.sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(execution_input))["executionArn"]
+            return self.sfn.start_execution(
+                stateMachineArn=machine, name=name, input=json.dumps(execution_input, separators=(",", ":"))
+            )["executionArn"]
         except self.sfn.exceptions.ExecutionAlreadyExists:
             # An interrupted earlier redrive started it; the writes it makes are idempotent anyway.
             return f"{machine.replace(':stateMachine:', ':execution:')}:{name}"

@@ -95,6 +95,8 @@ def start_replays(
         name, execution_input = replay_input(archived, lines, source_arn_for(outputs, table), store)
         # Already replayed under this name: its writes were idempotent anyway.
         with contextlib.suppress(sfn.exceptions.ExecutionAlreadyExists):
-            sfn.start_execution(stateMachineArn=outputs["state_machine_arn"], name=name, input=json.dumps(execution_input))
+            sfn.start_execution(
+                stateMachineArn=outputs["state_machine_arn"], name=name, input=json.dumps(execution_input, separators=(",", ":"))
+            )
         names.append(name)
     return names

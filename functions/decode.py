@@ -7,7 +7,7 @@ import binascii
 import json
 import os
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -65,6 +65,13 @@ def decode_image(image: DynamoItem) -> dict[str, Any]:
 
 
 def _unwrap_binary(value: Any) -> Any:
+    """boto3's ``Binary`` -> ``bytes`` everywhere; refuses non-finite numbers (``{"N": "abc"}`` is NaN in boto3)."""
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise ValueError(f"number {value} is not a DynamoDB number")
+    if isinstance(value, set) and value and isinstance(next(iter(value)), Decimal):
+        for number in value:
+            _unwrap_binary(number)
+        return value
     if isinstance(value, Binary):
         return bytes(value)
     if isinstance(value, dict):
@@ -125,7 +132,7 @@ def decode_record(record: dict[str, Any], key_names: list[str], event_source_arn
         plain_keys = decode_image(keys)
         for image in images.values():
             decode_image(image)
-    except (TypeError, ValueError, AttributeError, KeyError, binascii.Error) as error:
+    except (TypeError, ValueError, AttributeError, KeyError, binascii.Error, DecimalException) as error:
         raise MalformedStreamRecordError(f"{where}: invalid DynamoDB JSON: {error}") from error
     parts = {name: key_text(plain_keys[name]) for name in _ordered_key_names(plain_keys, key_names)}
     identity = record.get("userIdentity") or {}

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from functions.contracts import DiffOutput, Notification
-from functions.decode import decode_image
+from functions.decode import decode_value
 from functions.exceptions import PayloadTooLargeError
 
 if TYPE_CHECKING:
-    from functions.contracts import Change, DecodeOutput, DynamoItem
+    from functions.contracts import Change, DecodeOutput, DynamoItem, DynamoJson
 
 logger = Logger(service="changetrail-diff")
 AUDIT_ID_NAMESPACE = uuid.UUID("6f0c5b8e-2f4a-5d7e-9a51-3c7d2b1e8f40")
@@ -53,12 +53,23 @@ def audit_id(change: Change, attribute: str | None = None) -> str:
 
 def changed_attributes(change: Change) -> list[str]:
     """Top-level attributes whose value differs between the old and the new image, sorted."""
-    old = decode_image(change.get("oldImage", {}))
-    new = decode_image(change.get("newImage", {}))
+    old = {name: _comparable(value) for name, value in change.get("oldImage", {}).items()}
+    new = {name: _comparable(value) for name, value in change.get("newImage", {}).items()}
     return sorted(name for name in old.keys() | new.keys() if old.get(name, _ABSENT) != new.get(name, _ABSENT))
 
 
 _ABSENT = object()
+
+
+def _comparable(value: DynamoJson) -> Any:
+    """A value with its DynamoDB type kept, so number 1 and boolean true differ; set order does not count."""
+    ((tag, inner),) = value.items()
+    if tag == "L":
+        return (tag, tuple(_comparable(item) for item in inner))
+    if tag == "M":
+        return (tag, frozenset((name, _comparable(item)) for name, item in inner.items()))
+    decoded = decode_value(value)
+    return (tag, frozenset(decoded) if isinstance(decoded, set) else decoded)
 
 
 def audit_rows(change: Change) -> list[DynamoItem]:
@@ -177,7 +188,7 @@ def diff_changes(decoded: DecodeOutput, settings: DiffSettings) -> DiffOutput:
 
 def ensure_fits(output: Any, limit: int = STATE_PAYLOAD_LIMIT) -> None:
     """Fail loudly (into the DLQ, input kept) rather than let Step Functions truncate or reject."""
-    size = len(json.dumps(output, separators=(",", ":")).encode())
+    size = len(json.dumps(output, separators=(",", ":"), ensure_ascii=False).encode())
     if size > limit:
         raise PayloadTooLargeError(f"state output is {size} bytes, over the {limit}-byte Step Functions limit")
 
