@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup demo test test-fast lint format fuzz diagram clean
+.PHONY: setup demo test test-fast lint format fuzz faults diagram clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,9 @@ format: setup
 
 fuzz: setup  ## long property-based run (not part of `make test`)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/unit
+
+faults: setup  ## the fault matrix: 1,000 changes per fault, printed as a table (several minutes)
+	$(BIN)/python -m tests.faults.matrix --changes 1000
 
 diagram: setup  ## refresh the README's state machine diagram from the ASL
 	$(BIN)/python -m statemachine.diagram --write README.md

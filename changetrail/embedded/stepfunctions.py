@@ -24,11 +24,15 @@ from changetrail.embedded.accounts import role_credentials
 
 _original = boto_client_module.boto_client_for
 _clients: dict[tuple[str, str, str], Any] = {}
+unusable_roles: set[str] = set()
+"""Roles that cannot be assumed (fault injection): tasks using them act with the default account's keys."""
 _lock = threading.Lock()
 
 
 def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
     role_arn = getattr(state_credentials, "role_arn", None) or ""
+    if role_arn in unusable_roles:
+        role_arn = ""
     key = (region, service, role_arn)
     with _lock:
         if key not in _clients:

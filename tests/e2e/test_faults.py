@@ -1,0 +1,21 @@
+"""A bounded fault matrix in the suite (``make faults`` runs 1,000 changes per fault)."""
+
+from __future__ import annotations
+
+import pytest
+
+from changetrail.embedded.faults import FAULTS
+from tests.faults.matrix import run_fault
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_no_change_is_lost_or_duplicated_when_one_dependency_fails_for_a_window(fault):
+    row = run_fault(fault, changes=40, items=10)
+
+    assert (row.lost, row.duplicated) == (0, 0), row
+    if fault == "dead-letter queue unavailable":
+        assert row.failed_executions == 0, "with nothing else failing, nothing needs the DLQ"
+    else:
+        assert row.injected != 0 and (row.injected or row.failed_executions), f"the fault never fired: {row}"
