@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup demo test test-fast lint format fuzz faults diagram clean
+.PHONY: setup demo test test-fast lint format fuzz faults bench diagram clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,9 @@ fuzz: setup  ## long property-based run (not part of `make test`)
 
 faults: setup  ## the fault matrix: 1,000 changes per fault, printed as a table (several minutes)
 	$(BIN)/python -m tests.faults.matrix --changes 1000
+
+bench: setup  ## decode+diff CPU per change, trigger import vs boto3, local throughput (not part of `make test`)
+	$(BIN)/python -m bench.run
 
 diagram: setup  ## refresh the README's state machine diagram from the ASL
 	$(BIN)/python -m statemachine.diagram --write README.md
