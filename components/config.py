@@ -79,6 +79,14 @@ class NotificationsConfig:
 
 
 @dataclass(frozen=True)
+class RedactionConfig:
+    """Top-level attributes whose values never reach audit rows (nor the archive, unless kept)."""
+
+    attributes: tuple[str, ...] = ()
+    keep_in_archive: bool = False
+
+
+@dataclass(frozen=True)
 class ArchiveConfig:
     """The archive target in the other account (seed 000's parameters)."""
 
@@ -122,6 +130,7 @@ class Settings:
     trigger: TriggerConfig
     workflow: WorkflowConfig
     notifications: NotificationsConfig
+    redaction: RedactionConfig
     archive: ArchiveConfig
     lambdas: LambdaConfig
     pipeline: PipelineTrust | None
@@ -299,6 +308,20 @@ def parse_notifications(raw: Any) -> NotificationsConfig:
     )
 
 
+def parse_redaction(raw: Any, workflow: WorkflowConfig) -> RedactionConfig:
+    s = _Section("redaction", raw, _fields(RedactionConfig))
+    attributes = s.strings(
+        "attributes", (), lambda v: 0 < len(v) <= 255, "list top-level attribute names, e.g. [password, apiKey]"
+    )
+    if attributes and workflow.include_execution_data and workflow.log_level != "OFF":
+        raise s.fail(
+            "attributes",
+            "is set while workflow.includeExecutionData is true, which would log the raw images",
+            "set changetrail:workflow.includeExecutionData to false",
+        )
+    return RedactionConfig(attributes=attributes, keep_in_archive=s.boolean("keepInArchive", False))
+
+
 def parse_archive(raw: Any, stack: str, region: str) -> ArchiveConfig:
     s = _Section("archive", raw, _fields(ArchiveConfig))
     account = s.required("accountId", ACCOUNT_ID, "give the 12-digit id of the account that holds the archive bucket")
@@ -404,6 +427,7 @@ def load_settings(get: Callable[[str], Any], stack: str, region: str | None) -> 
         trigger=parse_trigger(get("trigger")),
         workflow=parse_workflow(get("workflow")),
         notifications=parse_notifications(get("notifications")),
+        redaction=parse_redaction(get("redaction"), parse_workflow(get("workflow"))),
         archive=archive,
         lambdas=parse_lambdas(get("lambda")),
         pipeline=pipeline,

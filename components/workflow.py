@@ -98,6 +98,8 @@ class Workflow(pulumi.ComponentResource):
                     "ARCHIVE_PREFIX": s.archive.prefix,
                     "NOTIFY_MODE": s.notifications.mode,
                     "NOTIFY_EVENT_NAMES": ",".join(s.notifications.event_names),
+                    "REDACT_ATTRIBUTES": ",".join(s.redaction.attributes),
+                    "REDACT_IN_ARCHIVE": "false" if s.redaction.keep_in_archive else "true",
                 },
                 **common,
             ),

@@ -34,6 +34,8 @@ class DiffSettings:
     archive_prefix: str = "ddb-changes"
     notify_mode: str = "change"
     notify_event_names: frozenset[str] = frozenset({"INSERT", "MODIFY", "REMOVE"})
+    redact: frozenset[str] = frozenset()
+    redact_in_archive: bool = True
 
     @classmethod
     def from_environment(cls) -> DiffSettings:
@@ -42,7 +44,26 @@ class DiffSettings:
             archive_prefix=os.environ.get("ARCHIVE_PREFIX", cls.archive_prefix).strip("/"),
             notify_mode=os.environ.get("NOTIFY_MODE", cls.notify_mode),
             notify_event_names=frozenset(name for name in names.split(",") if name),
+            redact=frozenset(name for name in os.environ.get("REDACT_ATTRIBUTES", "").split(",") if name),
+            redact_in_archive=os.environ.get("REDACT_IN_ARCHIVE", "true") == "true",
         )
+
+
+REDACTED: DynamoJson = {"S": "***REDACTED***"}
+
+
+def redacted(change: Change, attributes: frozenset[str]) -> Change:
+    """The change with the named top-level attributes' values masked (keys are never masked)."""
+    if not attributes:
+        return change
+    masked = dict(change)
+    for image in ("oldImage", "newImage"):
+        if image in change:
+            masked[image] = {  # type: ignore[literal-required]
+                name: REDACTED if name in attributes and name not in change["keys"] else value
+                for name, value in change[image].items()  # type: ignore[literal-required]
+            }
+    return masked  # type: ignore[return-value]
 
 
 def audit_id(change: Change, attribute: str | None = None) -> str:
@@ -72,8 +93,11 @@ def _comparable(value: DynamoJson) -> Any:
     return (tag, frozenset(decoded) if isinstance(decoded, set) else decoded)
 
 
-def audit_rows(change: Change) -> list[DynamoItem]:
-    """The seed-003 audit rows of one change, in DynamoDB JSON, plus stream metadata."""
+def audit_rows(change: Change, changed: list[str] | None = None) -> list[DynamoItem]:
+    """The seed-003 audit rows of one change, in DynamoDB JSON, plus stream metadata.
+
+    ``changed`` overrides the MODIFY attributes (computed before redaction masked the values).
+    """
     common: DynamoItem = {
         "itemKey": {"S": change["itemKey"]},
         "modificationTime": {"S": change["modificationTime"]},
@@ -91,7 +115,7 @@ def audit_rows(change: Change) -> list[DynamoItem]:
         expired = {"expiredByTtl": {"BOOL": change["expiredByTtl"]}}
         return [{"id": {"S": audit_id(change)}, **common, **expired, "oldValue": {"M": change["oldImage"]}}]
     rows = []
-    for attribute in changed_attributes(change):
+    for attribute in changed if changed is not None else changed_attributes(change):
         row: DynamoItem = {"id": {"S": audit_id(change, attribute)}, **common, "updatedAttribute": {"S": attribute}}
         if attribute in change["oldImage"]:
             row["oldValue"] = change["oldImage"][attribute]
@@ -171,10 +195,12 @@ def diff_changes(decoded: DecodeOutput, settings: DiffSettings) -> DiffOutput:
     lines: list[str] = []
     notified: list[tuple[Change, list[str], list[str]]] = []
     for change in decoded["changes"]:
+        # What changed is decided on the real values; only what is written is masked.
         changed = changed_attributes(change) if change["eventName"] == "MODIFY" else []
-        change_rows = audit_rows(change)
+        masked = redacted(change, settings.redact)
+        change_rows = audit_rows(masked, changed)
         rows.extend(change_rows)
-        lines.append(archive_line(change, changed))
+        lines.append(archive_line(masked if settings.redact_in_archive else change, changed))
         notified.append((change, changed, [row["id"]["S"] for row in change_rows]))
     key = archive_key(settings.archive_prefix, decoded)
     notes = notifications(notified, settings)

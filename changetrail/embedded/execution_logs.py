@@ -14,7 +14,7 @@ from typing import Any
 from changetrail.embedded.accounts import client
 
 ERROR_TYPES = {"ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
-DATA_KEYS = ("input", "output")
+DATA_KEYS = ("input", "inputDetails", "output", "outputDetails", "parameters", "result", "resultDetails")
 
 
 def express_arn(execution_arn: str) -> str:
