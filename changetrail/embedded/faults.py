@@ -61,20 +61,18 @@ def _first(args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
     return kwargs.get(name, args[0] if args else None)
 
 
-@contextmanager
-def audit_throttled(outputs: dict[str, Any]) -> Iterator[Any]:
-    table = outputs["audit_table_name"]
-    error = lambda: JsonRESTError("ProvisionedThroughputExceededException", "Rate of requests exceeds the allowed throughput")  # noqa: E731
-    with failing(DynamoDBBackend, "put_item", error, lambda *a, **k: _first(a, k, "table_name") == table) as raised:
-        yield raised
+def audit_put_fails(code: str, message: str) -> Callable[[dict[str, Any]], Any]:
+    """PutItem on the Audit table fails with ``code`` (a throttle is retried by the ASL, the rest caught)."""
 
+    @contextmanager
+    def fault(outputs: dict[str, Any]) -> Iterator[dict[str, int]]:
+        table = outputs["audit_table_name"]
+        with failing(
+            DynamoDBBackend, "put_item", lambda: JsonRESTError(code, message), lambda *a, **k: _first(a, k, "table_name") == table
+        ) as raised:
+            yield raised
 
-@contextmanager
-def audit_unavailable(outputs: dict[str, Any]) -> Iterator[Any]:
-    table = outputs["audit_table_name"]
-    error = lambda: JsonRESTError("ResourceNotFoundException", "Requested resource not found")  # noqa: E731
-    with failing(DynamoDBBackend, "put_item", error, lambda *a, **k: _first(a, k, "table_name") == table) as raised:
-        yield raised
+    return fault
 
 
 @contextmanager
@@ -139,8 +137,10 @@ def dead_letter_queue_unavailable(outputs: dict[str, Any]) -> Iterator[Any]:
 
 
 FAULTS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "audit table throttled": audit_throttled,
-    "audit table unavailable": audit_unavailable,
+    "audit table throttled": audit_put_fails(
+        "ProvisionedThroughputExceededException", "Rate of requests exceeds the allowed throughput"
+    ),
+    "audit table unavailable": audit_put_fails("ResourceNotFoundException", "Requested resource not found"),
     "archive bucket denies writes": archive_denied,
     "archive role unusable": archive_role_unusable,
     "topic unavailable": topic_unavailable,
