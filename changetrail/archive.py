@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from changetrail.outputs import aws_client
@@ -47,16 +47,24 @@ class Archive:
     def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
         self.s3, self.bucket, self.prefix = s3, bucket, prefix.strip("/")
 
-    def _hour_prefix(self, table: str, hour: datetime) -> str:
-        return "/".join(part for part in (self.prefix, table, hour.strftime("%Y/%m/%d/%H")) if part) + "/"
+    def _table_prefix(self, table: str) -> str:
+        return "/".join(part for part in (self.prefix, table) if part) + "/"
 
     def keys(self, table: str, start: datetime, end: datetime) -> Iterator[str]:
-        """Object keys whose hour folder overlaps [start, end], in time order."""
-        hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        while hour <= end:
-            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._hour_prefix(table, hour))
-            yield from sorted(o["Key"] for page in pages for o in page.get("Contents", []))
-            hour += timedelta(hours=1)
+        """Object keys whose hour folder is within [start, end], in time order.
+
+        Keys sort by time (``YYYY/MM/DD/HH/...``), so one listing from the start hour, stopped past
+        the end hour, serves any window, however wide.
+        """
+        base = self._table_prefix(table)
+        first_hour = f"{base}{start.astimezone(UTC):%Y/%m/%d/%H}/"
+        last_hour = f"{base}{end.astimezone(UTC):%Y/%m/%d/%H}/"
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base, StartAfter=first_hour[:-1])
+        for page in pages:
+            for entry in page.get("Contents", []):
+                if entry["Key"][: len(last_hour)] > last_hour:
+                    return
+                yield entry["Key"]
 
     def read(self, key: str) -> ArchivedObject:
         body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()

@@ -23,7 +23,6 @@ from components.config import ConfigError
 
 def _quiet_logs() -> None:
     """Keep the screen for results: handler logs, EMF metrics and moto's Fail-state noise go quiet."""
-    import os
 
     from functions import decode, diff, trigger
 
@@ -76,9 +75,12 @@ def _execution_source(args: argparse.Namespace, outputs: dict[str, Any]) -> Any:
 
     sfn = aws_client("stepfunctions", outputs)
     if args.source == "auto":
-        # Express state machines on AWS support neither ListExecutions nor GetExecutionHistory.
-        kind = sfn.describe_state_machine(stateMachineArn=outputs["state_machine_arn"]).get("type")
-        args.source = "logs" if kind == "EXPRESS" and not os.environ.get("AWS_ENDPOINT_URL") else "history"
+        # Express state machines on AWS refuse ListExecutions; the embedded AWS and Standard ones answer it.
+        try:
+            sfn.list_executions(stateMachineArn=outputs["state_machine_arn"], maxResults=1)
+            args.source = "history"
+        except ClientError:
+            args.source = "logs"
     if args.source == "history":
         return executions.InterpreterHistory(sfn, outputs["state_machine_arn"])
     since = datetime.now(UTC) - parse_duration(args.since)
