@@ -190,6 +190,8 @@ def test_outputs_name_every_resource_an_operator_needs(program):
         "audit_history_index", "trigger_function_name", "event_source_mapping_uuid", "stream_failures_queue_url",
         "state_machine_arn", "state_machine_name", "log_group_name", "dlq_url", "payload_bucket_name", "topic_arn",
         "archive_bucket_name", "archive_role_arn", "archive_reader_role_arn", "archive_account_id", "archive_prefix",
+        "source_table_arn", "audit_table_arn", "stream_failures_queue_arn", "dlq_arn", "payload_bucket_arn",
+        "archive_bucket_arn", "trigger_function_arn",
     }  # fmt: skip
     assert expected <= set(program.outputs)
     assert all(program.outputs[key] not in (None, "") for key in expected)
