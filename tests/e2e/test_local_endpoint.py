@@ -98,15 +98,25 @@ def test_a_plain_boto3_client_drives_changes_through_the_whole_pipeline(endpoint
         aws_session_token=assumed["SessionToken"],
     )
     bucket = outputs["archive_bucket_name"]
-    keys = wait_for(lambda: [o["Key"] for o in archive.list_objects_v2(Bucket=bucket).get("Contents", [])], what="archive")
-    lines = [json.loads(line) for key in keys for line in archive.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()]
+
+    def archived_lines():
+        keys = [o["Key"] for o in archive.list_objects_v2(Bucket=bucket).get("Contents", [])]
+        lines = [
+            json.loads(line) for key in keys for line in archive.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()
+        ]
+        return lines if len(lines) >= 3 else None
+
+    lines = wait_for(archived_lines, what="archive lines")
     assert sorted(line["eventName"] for line in lines) == ["INSERT", "MODIFY", "REMOVE"]
 
-    def notifications():
-        messages = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", [])
-        return messages if len(messages) >= 3 else None
+    received: list[dict] = []
 
-    received = wait_for(notifications, what="notifications")
+    def notifications():
+        # A receive hides what it returns, so collect across polls until all three have arrived.
+        received.extend(sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", []))
+        return received if len(received) >= 3 else None
+
+    wait_for(notifications, what="notifications")
     assert {json.loads(json.loads(m["Body"])["Message"])["eventName"] for m in received} == {"INSERT", "MODIFY", "REMOVE"}
 
     # An induced failure reaches the DLQ, and `changetrail executions` shows where and why.
