@@ -8,6 +8,7 @@ import pulumi_aws as aws
 from components.archive_target import ArchiveTarget, ArchiveTargetArgs
 from components.audit_table import HISTORY_INDEX, AuditTable, AuditTableArgs
 from components.config import Settings, load_settings, pulumi_reader
+from components.monitoring import Monitoring, MonitoringArgs
 from components.notifications import Notifications, NotificationsArgs
 from components.source_table import SourceTable, SourceTableArgs
 from components.trigger import Trigger, TriggerArgs
@@ -105,6 +106,28 @@ def deploy_pipeline(settings: Settings) -> None:
         "archive_account_id": archive.account_id,
         "archive_prefix": archive.prefix,
     }
+    if settings.monitoring.enabled:
+        monitoring = Monitoring(
+            "monitoring",
+            MonitoringArgs(
+                prefix=settings.prefix,
+                region=settings.region,
+                account_id=account_id,
+                config=settings.monitoring,
+                trigger_function_name=trigger.function_name,
+                state_machine_arn=workflow.state_machine_arn,
+                log_group_name=workflow.log_group_name,
+                dlq_name=workflow.dlq_name,
+                dlq_url=workflow.dlq_url,
+                stream_failures_queue_name=trigger.failures_queue_name,
+                audit_table_name=audit.table_name,
+            ),
+        )
+        outputs.update(
+            ops_topic_arn=monitoring.topic_arn,
+            dashboard_name=monitoring.dashboard_name,
+            console_urls=monitoring.console_urls,
+        )
     for key, value in outputs.items():
         pulumi.export(key, value)
 

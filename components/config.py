@@ -79,6 +79,19 @@ class NotificationsConfig:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    """Operations monitoring: an ops topic, alarms routed to it, and a dashboard."""
+
+    enabled: bool = True
+    emails: tuple[str, ...] = ()
+    """Each gets an e-mail subscription to the ops topic (AWS asks the recipient to confirm)."""
+    iterator_age_ms: int = 60_000
+    """Alarm when the trigger lags the stream's newest record by more than this."""
+    dlq_age_seconds: int = 3600
+    """Alarm when a message has waited in either dead-letter queue longer than this."""
+
+
+@dataclass(frozen=True)
 class RedactionConfig:
     """Top-level attributes whose values never reach audit rows (nor the archive, unless kept)."""
 
@@ -133,6 +146,7 @@ class Settings:
     redaction: RedactionConfig
     archive: ArchiveConfig
     lambdas: LambdaConfig
+    monitoring: MonitoringConfig
     pipeline: PipelineTrust | None
 
     @property
@@ -156,10 +170,16 @@ class _Section:
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
-            raise ConfigError(f"{NAMESPACE}:{name} must be an object of settings, got {raw!r}")
+            raise ConfigError(
+                f"{NAMESPACE}:{name} must be an object of settings, got {raw!r}; fix: write it as a map of settings, "
+                f"e.g. {NAMESPACE}:{name}: {{{sorted(allowed)[0]}: ...}}"
+            )
         unknown = sorted(set(raw) - allowed)
         if unknown:
-            raise ConfigError(f"{NAMESPACE}:{name}.{unknown[0]} is not a setting; known settings: {', '.join(sorted(allowed))}")
+            raise ConfigError(
+                f"{NAMESPACE}:{name}.{unknown[0]} is not a setting; known settings: {', '.join(sorted(allowed))}; "
+                "fix: remove it or correct its spelling"
+            )
         self.name, self.raw = name, raw
 
     def key(self, field: str) -> str:
@@ -177,7 +197,7 @@ class _Section:
         return value
 
     def required(self, field: str, pattern: re.Pattern[str] | None, hint: str) -> str:
-        if field not in self.raw:
+        if self.raw.get(field) is None:  # absent, or present but empty (`accountId:` in YAML is null)
             raise self.fail(field, "is required", hint)
         return self.string(field, None, pattern, hint)
 
@@ -308,6 +328,27 @@ def parse_notifications(raw: Any) -> NotificationsConfig:
     )
 
 
+def parse_monitoring(raw: Any, workflow: WorkflowConfig) -> MonitoringConfig:
+    s = _Section("monitoring", raw, _fields(MonitoringConfig))
+    enabled = s.boolean("enabled", True)
+    dlq_age = s.integer("dlqAgeSeconds", MonitoringConfig.dlq_age_seconds, 60, 1_209_600)
+    retention = workflow.dlq_retention_days * 86400
+    if enabled and dlq_age >= retention:
+        # SQS deletes a message when its retention ends, so an age alarm at or above it could never fire.
+        raise s.fail(
+            "dlqAgeSeconds",
+            f"is {dlq_age}, not below the DLQ's retention of {retention} s (workflow.dlqRetentionDays), so it could never fire",
+            f"use a value below {retention}, or raise changetrail:workflow.dlqRetentionDays",
+        )
+    return MonitoringConfig(
+        enabled=enabled,
+        emails=s.strings("emails", (), lambda v: bool(EMAIL.match(v)), "list e-mail addresses such as ops@example.com"),
+        # The stream keeps records 24 h: a lag beyond that means records are already lost.
+        iterator_age_ms=s.integer("iteratorAgeMs", MonitoringConfig.iterator_age_ms, 1000, 86_400_000),
+        dlq_age_seconds=dlq_age,
+    )
+
+
 def parse_redaction(raw: Any, workflow: WorkflowConfig) -> RedactionConfig:
     s = _Section("redaction", raw, _fields(RedactionConfig))
     attributes = s.strings(
@@ -430,5 +471,6 @@ def load_settings(get: Callable[[str], Any], stack: str, region: str | None) -> 
         redaction=parse_redaction(get("redaction"), parse_workflow(get("workflow"))),
         archive=archive,
         lambdas=parse_lambdas(get("lambda")),
+        monitoring=parse_monitoring(get("monitoring"), parse_workflow(get("workflow"))),
         pipeline=pipeline,
     )

@@ -31,6 +31,7 @@ class Trigger(pulumi.ComponentResource):
     mapping_uuid: pulumi.Output[str]
     failures_queue_url: pulumi.Output[str]
     failures_queue_arn: pulumi.Output[str]
+    failures_queue_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: TriggerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("changetrail:trigger:Trigger", name, None, opts)
@@ -97,6 +98,7 @@ class Trigger(pulumi.ComponentResource):
         self.function_name, self.function_arn = function.name, function.arn
         self.mapping_uuid = mapping.uuid
         self.failures_queue_url, self.failures_queue_arn = failures.url, failures.arn
+        self.failures_queue_name = failures.name
         self.register_outputs(
             {
                 "function_name": self.function_name,

@@ -46,6 +46,7 @@ class Workflow(pulumi.ComponentResource):
     state_machine_name: pulumi.Output[str]
     dlq_url: pulumi.Output[str]
     dlq_arn: pulumi.Output[str]
+    dlq_name: pulumi.Output[str]
     payload_bucket_name: pulumi.Output[str]
     payload_bucket_arn: pulumi.Output[str]
     log_group_name: pulumi.Output[str]
@@ -155,7 +156,7 @@ class Workflow(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
         self.state_machine_arn, self.state_machine_name = machine.arn, machine.name
-        self.dlq_url, self.dlq_arn = dlq.url, dlq.arn
+        self.dlq_url, self.dlq_arn, self.dlq_name = dlq.url, dlq.arn, dlq.name
         self.payload_bucket_name, self.payload_bucket_arn = payloads.name, payloads.arn
         self.log_group_name, self.role_arn = log_group.name, role.arn
         self.decode_function_name, self.diff_function_name = decode.name, diff.name

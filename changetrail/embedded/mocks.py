@@ -77,6 +77,10 @@ class MotoMocks(pulumi.runtime.Mocks):
             "aws:sns/topic:Topic": self._topic,
             "aws:sns/topicPolicy:TopicPolicy": self._topic_policy,
             "aws:sns/topicSubscription:TopicSubscription": self._subscription,
+            "aws:kms/key:Key": self._kms_key,
+            "aws:kms/alias:Alias": self._kms_alias,
+            "aws:cloudwatch/metricAlarm:MetricAlarm": self._metric_alarm,
+            "aws:cloudwatch/dashboard:Dashboard": self._dashboard,
         }
 
     # -- Mocks interface -------------------------------------------------------------------
@@ -325,3 +329,53 @@ class MotoMocks(pulumi.runtime.Mocks):
             TopicArn=inputs["topic"], Protocol=inputs["protocol"], Endpoint=inputs["endpoint"]
         )["SubscriptionArn"]
         return arn, {**inputs, "arn": arn}
+
+    # -- KMS and CloudWatch monitoring ----------------------------------------------------
+    def _kms_key(self, args: Args, account: str, inputs: Inputs) -> Created:
+        kms = client("kms", account)
+        request = {"Description": inputs.get("description", ""), "KeyUsage": "ENCRYPT_DECRYPT"}
+        if inputs.get("policy"):
+            request["Policy"] = inputs["policy"]
+        key = kms.create_key(**request)["KeyMetadata"]
+        if inputs.get("enableKeyRotation"):
+            kms.enable_key_rotation(KeyId=key["KeyId"])
+        return key["KeyId"], {**inputs, "keyId": key["KeyId"], "arn": key["Arn"]}
+
+    def _kms_alias(self, args: Args, account: str, inputs: Inputs) -> Created:
+        name = inputs["name"]
+        kms = client("kms", account)
+        kms.create_alias(AliasName=name, TargetKeyId=inputs["targetKeyId"])
+        target = kms.describe_key(KeyId=inputs["targetKeyId"])["KeyMetadata"]["Arn"]
+        return name, {**inputs, "arn": f"arn:aws:kms:{REGION}:{account}:{name}", "targetKeyArn": target}
+
+    def _metric_alarm(self, args: Args, account: str, inputs: Inputs) -> Created:
+        name = self._autoname(args, inputs)
+        request: dict[str, Any] = {
+            "AlarmName": name,
+            "AlarmDescription": inputs.get("alarmDescription", ""),
+            "ActionsEnabled": inputs.get("actionsEnabled", True),
+            "AlarmActions": inputs.get("alarmActions") or [],
+            "OKActions": inputs.get("okActions") or [],
+            "InsufficientDataActions": inputs.get("insufficientDataActions") or [],
+            "Namespace": inputs["namespace"],
+            "MetricName": inputs["metricName"],
+            "Statistic": inputs["statistic"],
+            "Dimensions": [{"Name": key, "Value": value} for key, value in (inputs.get("dimensions") or {}).items()],
+            "Period": inputs["period"],
+            "EvaluationPeriods": inputs["evaluationPeriods"],
+            "Threshold": float(inputs["threshold"]),
+            "ComparisonOperator": inputs["comparisonOperator"],
+        }
+        if inputs.get("treatMissingData"):
+            request["TreatMissingData"] = inputs["treatMissingData"]
+        cloudwatch = client("cloudwatch", account)
+        cloudwatch.put_metric_alarm(**request)
+        (alarm,) = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+        return name, {**inputs, "name": name, "arn": alarm["AlarmArn"]}
+
+    def _dashboard(self, args: Args, account: str, inputs: Inputs) -> Created:
+        name = inputs["dashboardName"]
+        cloudwatch = client("cloudwatch", account)
+        cloudwatch.put_dashboard(DashboardName=name, DashboardBody=inputs["dashboardBody"])
+        arn = cloudwatch.get_dashboard(DashboardName=name)["DashboardArn"]
+        return name, {**inputs, "dashboardArn": arn, "arn": arn}

@@ -1,0 +1,389 @@
+"""Operations monitoring under Pulumi mocks: the ops topic and its key, each alarm's metric and
+actions, the dashboard body, console URLs, and the ``changetrail:monitoring`` config section."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pytest
+
+from changetrail.embedded import merge
+from changetrail.embedded.program import run_program, stack_config
+from components.config import ConfigError, MonitoringConfig, load_settings
+from components.monitoring import (
+    console_urls,
+    dashboard_body,
+    dashboard_console_url,
+    log_group_console_url,
+    queue_console_url,
+    state_machine_console_url,
+)
+
+ACCOUNT = "111111111111"
+ARCHIVE = "222222222222"
+REGION = "us-east-1"
+PREFIX = "changetrail-dev"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
+
+
+@dataclass
+class Recorded:
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Answers with the ARNs, URLs and names AWS would compute, remembering every resource."""
+
+    def __init__(self) -> None:
+        self.resources: list[Recorded] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        account = ARCHIVE if "archive-account" in (args.provider or "") else ACCOUNT
+        name = inputs.get("name") or inputs.get("bucket") or inputs.get("dashboardName") or f"{args.name}-{uuid.uuid4().hex[:6]}"
+        outputs: dict[str, Any] = {**inputs, "name": name}
+        arn = {
+            "aws:sns/topic:Topic": f"arn:aws:sns:{REGION}:{account}:{name}",
+            "aws:sqs/queue:Queue": f"arn:aws:sqs:{REGION}:{account}:{name}",
+            "aws:sfn/stateMachine:StateMachine": f"arn:aws:states:{REGION}:{account}:stateMachine:{name}",
+            "aws:lambda/function:Function": f"arn:aws:lambda:{REGION}:{account}:function:{name}",
+            "aws:dynamodb/table:Table": f"arn:aws:dynamodb:{REGION}:{account}:table/{name}",
+            "aws:iam/role:Role": f"arn:aws:iam::{account}:role/{name}",
+            "aws:s3/bucket:Bucket": f"arn:aws:s3:::{name}",
+            "aws:cloudwatch/logGroup:LogGroup": f"arn:aws:logs:{REGION}:{account}:log-group:{name}",
+            ALARM: f"arn:aws:cloudwatch:{REGION}:{account}:alarm:{name}",
+            DASHBOARD: f"arn:aws:cloudwatch::{account}:dashboard/{name}",
+            "aws:kms/key:Key": f"arn:aws:kms:{REGION}:{account}:key/{uuid.uuid4()}",
+        }.get(args.typ, f"arn:aws:{args.typ.split(':')[1]}:{REGION}:{account}:{name}")
+        outputs["arn"] = arn
+        if args.typ == "aws:kms/key:Key":
+            outputs["keyId"] = arn.rsplit("/", 1)[1]
+        if args.typ == "aws:s3/bucket:Bucket":
+            outputs["bucket"] = name
+        if args.typ == "aws:dynamodb/table:Table" and inputs.get("streamEnabled"):
+            outputs["streamArn"] = f"{arn}/stream/2026-01-01T00:00:00.000"
+        if args.typ == "aws:sqs/queue:Queue":
+            outputs["url"] = f"https://sqs.{REGION}.amazonaws.com/{account}/{name}"
+        if args.typ == "aws:lambda/eventSourceMapping:EventSourceMapping":
+            outputs["uuid"] = str(uuid.uuid4())
+        if args.typ == DASHBOARD:
+            outputs["dashboardArn"] = arn
+        self.resources.append(Recorded(args.typ, args.name, inputs, outputs))
+        return f"{name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "AID"}, []
+        return {"name": REGION, "region": REGION}, []
+
+
+class Program:
+    """The dev stack's program run under ``RecordingMocks``, with stack-config overrides."""
+
+    def __init__(self, overrides: dict[str, Any] | None = None) -> None:
+        self.mocks = RecordingMocks()
+        self.outputs = run_program(self.mocks, "dev", merge(stack_config("dev"), overrides or {}))
+        self.resources = self.mocks.resources
+        self.urns = list(pulumi.runtime.settings.get_monitor().resources)
+
+    def of_type(self, typ: str) -> list[Recorded]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def one(self, typ: str, name: str) -> Recorded:
+        (found,) = [r for r in self.of_type(typ) if r.name == name]
+        return found
+
+    def alarms(self) -> dict[str, Recorded]:
+        """Alarm name -> the alarm."""
+        return {a.inputs["name"]: a for a in self.of_type(ALARM)}
+
+    def queue(self, queue_name: str) -> Recorded:
+        (found,) = [q for q in self.of_type("aws:sqs/queue:Queue") if q.inputs["name"] == queue_name]
+        return found
+
+
+@pytest.fixture(scope="module")
+def program() -> Program:
+    return Program()
+
+
+def machine_arn(program: Program) -> str:
+    return program.outputs["state_machine_arn"]
+
+
+# -- alarms --------------------------------------------------------------------------------
+EXPECTED_ALARMS = {
+    # alarm name: (namespace, metric, statistic, dimension name, dimension value key, threshold)
+    f"{PREFIX}-trigger-iterator-age": ("AWS/Lambda", "IteratorAge", "Maximum", "FunctionName", "function", 60000),
+    f"{PREFIX}-trigger-errors": ("AWS/Lambda", "Errors", "Sum", "FunctionName", "function", 0),
+    f"{PREFIX}-trigger-throttles": ("AWS/Lambda", "Throttles", "Sum", "FunctionName", "function", 0),
+    f"{PREFIX}-executions-failed": ("AWS/States", "ExecutionsFailed", "Sum", "StateMachineArn", "machine", 0),
+    f"{PREFIX}-dlq-depth": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", "QueueName", "dlq", 0),
+    f"{PREFIX}-dlq-age": ("AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum", "QueueName", "dlq", 3600),
+    f"{PREFIX}-stream-failures-depth": (
+        "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", "QueueName", "failures", 0,
+    ),
+    f"{PREFIX}-stream-failures-age": ("AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum", "QueueName", "failures", 3600),
+}  # fmt: skip
+
+
+def dimension_values(program: Program) -> dict[str, str]:
+    return {
+        "function": program.outputs["trigger_function_name"],
+        "machine": machine_arn(program),
+        "dlq": f"{PREFIX}-dlq",
+        "failures": f"{PREFIX}-stream-failures",
+    }
+
+
+def test_each_alarm_watches_its_metric_with_the_configured_threshold(program):
+    alarms = program.alarms()
+    assert set(alarms) == set(EXPECTED_ALARMS)
+    values = dimension_values(program)
+    for alarm_name, (namespace, metric, statistic, dimension, value, threshold) in EXPECTED_ALARMS.items():
+        inputs = alarms[alarm_name].inputs
+        assert (inputs["namespace"], inputs["metricName"], inputs["statistic"]) == (namespace, metric, statistic), alarm_name
+        assert inputs["dimensions"] == {dimension: values[value]}, alarm_name
+        assert inputs["threshold"] == threshold, alarm_name
+        assert inputs["comparisonOperator"] == "GreaterThanThreshold", alarm_name
+        assert (inputs["period"], inputs["evaluationPeriods"]) == (300, 1), alarm_name
+        assert inputs["treatMissingData"] == "notBreaching", alarm_name
+        assert inputs["alarmDescription"], alarm_name
+
+
+def test_every_alarm_notifies_the_ops_topic_when_it_fires_and_when_it_clears(program):
+    ops = program.outputs["ops_topic_arn"]
+    assert ops == f"arn:aws:sns:{REGION}:{ACCOUNT}:{PREFIX}-ops"
+    for alarm_name, alarm in program.alarms().items():
+        assert alarm.inputs["alarmActions"] == [ops], alarm_name
+        assert alarm.inputs["okActions"] == [ops], alarm_name
+        assert not alarm.inputs.get("insufficientDataActions"), alarm_name
+
+
+def test_both_dead_letter_queues_have_a_depth_and_an_age_alarm(program):
+    for queue_name in (f"{PREFIX}-dlq", f"{PREFIX}-stream-failures"):
+        program.queue(queue_name)  # the queue the alarms name exists
+        watched = {a.inputs["metricName"] for a in program.of_type(ALARM) if a.inputs["dimensions"] == {"QueueName": queue_name}}
+        assert watched == {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"}, queue_name
+
+
+def test_thresholds_follow_config():
+    program = Program({"changetrail:monitoring": {"iteratorAgeMs": 120000, "dlqAgeSeconds": 600}})
+    alarms = program.alarms()
+    assert alarms[f"{PREFIX}-trigger-iterator-age"].inputs["threshold"] == 120000
+    assert alarms[f"{PREFIX}-dlq-age"].inputs["threshold"] == 600
+    assert alarms[f"{PREFIX}-stream-failures-age"].inputs["threshold"] == 600
+
+
+def test_monitoring_resources_are_children_of_the_component(program):
+    component = [urn for urn in program.urns if urn.endswith("changetrail:monitoring:Monitoring::monitoring")]
+    assert len(component) == 1
+    children = [urn for urn in program.urns if "changetrail:monitoring:Monitoring$" in urn]
+    kinds = {urn.split("::")[-2].split("$")[-1] for urn in children}
+    assert {ALARM, DASHBOARD, "aws:sns/topic:Topic", "aws:sns/topicPolicy:TopicPolicy", "aws:kms/key:Key"} <= kinds
+    assert all(urn.split("::")[-1].startswith("monitoring-") for urn in children)
+
+
+# -- the ops topic and its key -------------------------------------------------------------
+def alarm_arns(program: Program) -> list[str]:
+    return sorted(a.outputs["arn"] for a in program.of_type(ALARM))
+
+
+def test_ops_topic_is_encrypted_with_a_key_cloudwatch_may_use_only_for_these_alarms(program):
+    topic = program.one("aws:sns/topic:Topic", "monitoring-topic")
+    key = program.one("aws:kms/key:Key", "monitoring-key")
+    # Not alias/aws/sns: CloudWatch alarms cannot use the AWS managed key, so they could not publish.
+    assert topic.inputs["kmsMasterKeyId"] == key.outputs["arn"]
+    assert key.inputs["enableKeyRotation"] is True
+    statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
+    assert set(statements) == {"AccountAdministersKey", "AlarmsEncryptNotifications"}
+    assert statements["AccountAdministersKey"]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    alarms = statements["AlarmsEncryptNotifications"]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert alarms["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+    assert sorted(alarms["Condition"]["ArnEquals"]["aws:SourceArn"]) == alarm_arns(program)
+
+
+def test_ops_topic_policy_lets_only_these_alarms_publish_and_refuses_plain_http(program):
+    topic = program.one("aws:sns/topic:Topic", "monitoring-topic")
+    policy = program.one("aws:sns/topicPolicy:TopicPolicy", "monitoring-topic-policy")
+    assert policy.inputs["arn"] == topic.outputs["arn"]
+    allow, deny = json.loads(policy.inputs["policy"])["Statement"]
+    assert allow["Effect"] == "Allow" and allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert (allow["Action"], allow["Resource"]) == ("sns:Publish", topic.outputs["arn"])
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+    assert sorted(allow["Condition"]["ArnEquals"]["aws:SourceArn"]) == alarm_arns(program)
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Resource"] == [topic.outputs["arn"]]
+
+
+def test_ops_email_subscriptions_follow_config_and_stay_off_the_change_topic():
+    program = Program({"changetrail:monitoring": {"emails": ["oncall@example.com"]}})
+    (subscription,) = program.of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert subscription.name == "monitoring-email-0"
+    assert (subscription.inputs["protocol"], subscription.inputs["endpoint"]) == ("email", "oncall@example.com")
+    assert subscription.inputs["topic"] == program.outputs["ops_topic_arn"]
+
+
+# -- disabled ------------------------------------------------------------------------------
+def test_disabled_monitoring_creates_nothing_and_exports_nothing():
+    program = Program({"changetrail:monitoring": {"enabled": False, "emails": ["oncall@example.com"]}})
+    assert not program.of_type(ALARM) and not program.of_type(DASHBOARD) and not program.of_type("aws:kms/key:Key")
+    assert [t.inputs["name"] for t in program.of_type("aws:sns/topic:Topic")] == [f"{PREFIX}-changes"]
+    assert not [urn for urn in program.urns if "changetrail:monitoring:Monitoring" in urn]
+    assert not {"ops_topic_arn", "dashboard_name", "console_urls"} & set(program.outputs)
+    assert program.outputs["state_machine_arn"]  # the pipeline itself is untouched
+
+
+# -- dashboard -----------------------------------------------------------------------------
+def dashboard(program: Program) -> dict[str, Any]:
+    (board,) = program.of_type(DASHBOARD)
+    assert board.inputs["dashboardName"] == PREFIX == program.outputs["dashboard_name"]
+    text = board.inputs["dashboardBody"]
+    assert "null" not in text and "None" not in text
+    return json.loads(text)
+
+
+def graphed(body: dict[str, Any]) -> set[tuple[str, ...]]:
+    return {tuple(m) for w in body["widgets"] if w["type"] == "metric" for m in w["properties"]["metrics"]}
+
+
+def test_dashboard_graphs_every_alarmed_metric_plus_throughput(program):
+    body = dashboard(program)
+    metrics = graphed(body)
+    machine, function = machine_arn(program), program.outputs["trigger_function_name"]
+    for namespace, metric, _, dimension, value, _ in EXPECTED_ALARMS.values():
+        assert (namespace, metric, dimension, dimension_values(program)[value]) in metrics
+    assert ("AWS/States", "ExecutionsStarted", "StateMachineArn", machine) in metrics
+    assert ("AWS/States", "ExecutionsSucceeded", "StateMachineArn", machine) in metrics
+    assert ("AWS/DynamoDB", "ConsumedWriteCapacityUnits", "TableName", "Audit") in metrics
+    assert ("AWS/Lambda", "Errors", "FunctionName", function) in metrics
+
+
+def test_dashboard_widgets_name_their_region_and_the_alarm_widget_lists_every_alarm(program):
+    body = dashboard(program)
+    for widget in body["widgets"]:
+        assert {"x", "y", "width", "height"} <= set(widget)
+        if widget["type"] == "metric":
+            assert widget["properties"]["region"] == REGION
+    (alarm_widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    assert alarm_widget["properties"]["alarms"] == alarm_arns(program)
+
+
+def test_dashboard_body_is_a_deterministic_pure_function_of_names():
+    names = {
+        "region": "eu-west-1",
+        "function_name": "fn",
+        "state_machine_arn": "arn:aws:states:eu-west-1:111111111111:stateMachine:m",
+        "dlq_name": "q1",
+        "stream_failures_queue_name": "q2",
+        "audit_table_name": "Audit",
+        "iterator_age_ms": 5000,
+        "dlq_age_seconds": 120,
+    }
+    text = dashboard_body(**names, alarm_arns=["b", "a"])
+    body = json.loads(text)
+    assert ("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "q2") in graphed(body)
+    annotated = [
+        w["properties"]["annotations"]["horizontal"][0]["value"] for w in body["widgets"] if "annotations" in w["properties"]
+    ]
+    assert annotated == [5000, 120]
+    # Same names, same body: no spurious dashboard diffs on `pulumi up`.
+    assert text == dashboard_body(**names, alarm_arns=["a", "b"])
+
+
+# -- console URLs --------------------------------------------------------------------------
+def test_console_url_functions_produce_the_exact_console_addresses():
+    arn = "arn:aws:states:eu-west-1:111111111111:stateMachine:changetrail-dev-pipeline"
+    assert state_machine_console_url("eu-west-1", arn) == (
+        "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/statemachines/view/"
+        "arn%3Aaws%3Astates%3Aeu-west-1%3A111111111111%3AstateMachine%3Achangetrail-dev-pipeline"
+    )
+    assert log_group_console_url("eu-west-1", "/aws/vendedlogs/states/changetrail-dev-pipeline") == (
+        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/"
+        "$252Faws$252Fvendedlogs$252Fstates$252Fchangetrail-dev-pipeline"
+    )
+    assert queue_console_url("eu-west-1", "https://sqs.eu-west-1.amazonaws.com/111111111111/changetrail-dev-dlq") == (
+        "https://eu-west-1.console.aws.amazon.com/sqs/v3/home?region=eu-west-1#/queues/"
+        "https%3A%2F%2Fsqs.eu-west-1.amazonaws.com%2F111111111111%2Fchangetrail-dev-dlq"
+    )
+    assert dashboard_console_url("eu-west-1", "changetrail-dev") == (
+        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards/dashboard/changetrail-dev"
+    )
+
+
+def test_console_urls_output_points_at_this_stacks_resources(program):
+    o = program.outputs
+    assert o["console_urls"] == console_urls(REGION, o["state_machine_arn"], o["log_group_name"], o["dlq_url"], PREFIX)
+    assert set(o["console_urls"]) == {"state_machine", "log_group", "dlq", "dashboard"}
+    assert o["console_urls"]["state_machine"].endswith(
+        f"#/statemachines/view/arn%3Aaws%3Astates%3A{REGION}%3A{ACCOUNT}%3AstateMachine%3A{PREFIX}-pipeline"
+    )
+
+
+# -- config --------------------------------------------------------------------------------
+def settings(overrides: dict[str, Any]) -> Any:
+    base = {"archive": {"accountId": ARCHIVE, "deployRoleArn": f"arn:aws:iam::{ARCHIVE}:role/deploy"}}
+    return load_settings(merge(base, overrides).get, "dev", REGION)
+
+
+def test_monitoring_defaults():
+    assert settings({}).monitoring == MonitoringConfig(enabled=True, emails=(), iterator_age_ms=60000, dlq_age_seconds=3600)
+
+
+def test_monitoring_config_is_parsed():
+    parsed = settings(
+        {"monitoring": {"enabled": "false", "emails": ["a@example.com"], "iteratorAgeMs": "1000", "dlqAgeSeconds": 60.0}}
+    ).monitoring
+    assert parsed == MonitoringConfig(enabled=False, emails=("a@example.com",), iterator_age_ms=1000, dlq_age_seconds=60)
+
+
+@pytest.mark.parametrize(
+    ("monitoring", "message"),
+    [
+        ({"enabled": "yes"}, r"^changetrail:monitoring\.enabled must be true or false, got 'yes'; fix: write true or false$"),
+        ({"emails": ["oncall"]}, r"^changetrail:monitoring\.emails is \['oncall'\]; fix: list e-mail addresses"),
+        ({"emails": "oncall@example.com"}, r"^changetrail:monitoring\.emails is 'oncall@example.com'; fix: "),
+        (
+            {"iteratorAgeMs": 999},
+            r"^changetrail:monitoring\.iteratorAgeMs must be an integer from 1000 to 86400000, got 999; fix: use a value in",
+        ),
+        ({"iteratorAgeMs": 86_400_001}, r"^changetrail:monitoring\.iteratorAgeMs must be an integer from 1000 to 86400000"),
+        ({"dlqAgeSeconds": 59}, r"^changetrail:monitoring\.dlqAgeSeconds must be an integer from 60 to 1209600, got 59"),
+        ({"dlqAgeSeconds": 1_209_601}, r"^changetrail:monitoring\.dlqAgeSeconds must be an integer from 60 to 1209600"),
+        ({"dlqAgeSeconds": "soon"}, r"^changetrail:monitoring\.dlqAgeSeconds must be an integer .* got 'soon'"),
+        ({"iteratorAge": 5}, r"^changetrail:monitoring\.iteratorAge is not a setting; known settings: dlqAgeSeconds, emails"),
+    ],
+)
+def test_wrong_monitoring_values_fail_with_the_key_and_the_fix(monitoring, message):
+    with pytest.raises(ConfigError, match=message):
+        settings({"monitoring": monitoring})
+
+
+def test_monitoring_must_be_an_object():
+    with pytest.raises(ConfigError, match=r"^changetrail:monitoring must be an object of settings"):
+        settings({"monitoring": "on"})
+
+
+def test_an_age_threshold_the_dlq_retention_would_outlive_is_refused():
+    # GIVEN a DLQ that keeps messages one day, WHEN the age alarm waits a day or more, THEN it could never fire
+    with pytest.raises(ConfigError, match=r"^changetrail:monitoring\.dlqAgeSeconds is 86400, not below the DLQ's retention"):
+        settings({"workflow": {"dlqRetentionDays": 1}, "monitoring": {"dlqAgeSeconds": 86400}})
+    assert settings({"workflow": {"dlqRetentionDays": 1}, "monitoring": {"dlqAgeSeconds": 86399}}).monitoring.dlq_age_seconds
+    # unless monitoring is off, when the threshold is unused
+    off = {"workflow": {"dlqRetentionDays": 1}, "monitoring": {"enabled": False, "dlqAgeSeconds": 86400}}
+    assert not settings(off).monitoring.enabled
+
+
+def test_a_broken_monitoring_config_fails_the_program_naming_the_key():
+    with pytest.raises(ConfigError, match=r"^changetrail:monitoring\.iteratorAgeMs must be an integer"):
+        Program({"changetrail:monitoring": {"iteratorAgeMs": 0}})
