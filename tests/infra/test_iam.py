@@ -1,0 +1,179 @@
+"""Least privilege: every inline policy statement against an explicit allow-list, and every trust policy."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import ARCHIVE_ACCOUNT, PIPELINE_ACCOUNT, REMOVE, Run
+
+LAMBDA_ROLES = ("trigger-producer-role", "workflow-decode-role", "workflow-diff-role")
+# Step Functions' vended log delivery and X-Ray: AWS documents Resource "*" for these actions.
+LOG_DELIVERY = (
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+)
+STATE_MACHINE_TRACES = ("xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets")
+FUNCTION_TRACES = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+STAR_RESOURCE_ACTIONS = {*LOG_DELIVERY, *STATE_MACHINE_TRACES, "dynamodb:ListStreams"}
+"""The only actions that may name Resource "*": none of them supports a narrower resource."""
+
+VARIANTS = {
+    "dev": None,
+    "archive prefix": {"changetrail:archive": {"prefix": "changes/v1"}},
+    "untraced": {"changetrail:workflow": {"tracing": False}},
+    "external archive": {
+        "changetrail:archive": {"create": False, "deployRoleArn": REMOVE, "roleName": "acme-archive-writer"},
+    },
+}
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def variant(request, deploy) -> tuple[str, Run]:
+    return request.param, deploy(VARIANTS[request.param])
+
+
+def arn(program: Run, name: str, field: str = "arn") -> str:
+    return program.named(name).outputs[field]
+
+
+def allow_list(variant: str, program: Run) -> dict[str, dict[str, set[str]]]:
+    """Role -> action -> exactly the resources it may act on, written out from what each role does."""
+    traced = variant != "untraced"
+    prefix = "changes/v1" if variant == "archive prefix" else "ddb-changes"
+    payload_objects = arn(program, "workflow-payloads-bucket") + "/payloads/*"
+    stream = arn(program, "source-table", "streamArn")
+
+    def function(component: str, **grants: set[str]) -> dict[str, set[str]]:
+        own_logs = arn(program, f"{component}-logs") + ":*"
+        traces = {action: {"*"} for action in FUNCTION_TRACES} if traced else {}
+        return {"logs:CreateLogStream": {own_logs}, "logs:PutLogEvents": {own_logs}, **traces, **grants}
+
+    expected = {
+        "trigger-producer-role": function(
+            "trigger-producer",
+            **{
+                "dynamodb:DescribeStream": {stream},
+                "dynamodb:GetRecords": {stream},
+                "dynamodb:GetShardIterator": {stream},
+                "dynamodb:ListStreams": {"*"},
+                "states:StartExecution": {arn(program, "workflow-state-machine")},
+                "s3:PutObject": {payload_objects},
+                "sqs:SendMessage": {arn(program, "trigger-stream-failures")},
+            },
+        ),
+        "workflow-decode-role": function("workflow-decode", **{"s3:GetObject": {payload_objects}}),
+        "workflow-diff-role": function("workflow-diff"),
+        "workflow-role": {
+            "lambda:InvokeFunction": {arn(program, "workflow-decode-function"), arn(program, "workflow-diff-function")},
+            "dynamodb:PutItem": {arn(program, "audit-table")},
+            "sts:AssumeRole": {program.outputs["archive_role_arn"]},
+            "sns:Publish": {arn(program, "notifications-topic")},
+            "sqs:SendMessage": {arn(program, "workflow-dlq")},
+            **{action: {"*"} for action in LOG_DELIVERY},
+            **({action: {"*"} for action in STATE_MACHINE_TRACES} if traced else {}),
+        },
+    }
+    if variant == "external archive":
+        assert program.outputs["archive_role_arn"] == f"arn:aws:iam::{ARCHIVE_ACCOUNT}:role/acme-archive-writer"
+    else:
+        bucket = arn(program, "archive-archive-bucket")
+        expected["archive-writer-role"] = {"s3:PutObject": {f"{bucket}/{prefix}/*"}}
+        expected["archive-reader-role"] = {"s3:GetObject": {f"{bucket}/{prefix}/*"}, "s3:ListBucket": {bucket}}
+        assert program.outputs["archive_role_arn"] == arn(program, "archive-writer-role")
+    return expected
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
+def granted(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Action -> every resource some statement allows it on."""
+    result: dict[str, set[str]] = {}
+    for statement in statements:
+        for action in as_list(statement["Action"]):
+            result.setdefault(action, set()).update(as_list(statement["Resource"]))
+    return result
+
+
+def test_every_role_has_exactly_the_actions_and_resources_it_needs(variant):
+    name, program = variant
+    policies = program.role_policies()
+    expected = allow_list(name, program)
+    assert set(policies) == set(expected)
+    for role, statements in policies.items():
+        assert granted(statements) == expected[role], role
+
+
+def test_statements_only_allow_and_name_actions_and_resources_explicitly(variant):
+    _, program = variant
+    for role, statements in program.role_policies().items():
+        for statement in statements:
+            assert statement["Effect"] == "Allow", (role, statement)
+            assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}, (role, statement)
+            for action in as_list(statement["Action"]):
+                assert "*" not in action and "?" not in action, (role, action)
+                if "*" in as_list(statement["Resource"]):
+                    assert action in STAR_RESOURCE_ACTIONS, (role, action)
+
+
+def test_nothing_grants_permissions_outside_the_inline_policies(dev):
+    assert not dev.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert not dev.of_type("aws:iam/policy:Policy")
+    for role in dev.of_type("aws:iam/role:Role"):
+        assert not role.inputs.get("managedPolicyArns") and not role.inputs.get("inlinePolicies"), role.name
+    roles = {role.id for role in dev.of_type("aws:iam/role:Role")}
+    assert {policy.inputs["role"] for policy in dev.of_type("aws:iam/rolePolicy:RolePolicy")} == roles
+
+
+def test_the_archive_reader_may_list_only_the_archive_prefix(dev):
+    policies = dev.role_policies()
+    (listing,) = [s for s in policies["archive-reader-role"] if "s3:ListBucket" in as_list(s["Action"])]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["ddb-changes/*"]}}
+    others = [s for statements in policies.values() for s in statements if s is not listing]
+    assert not [s for s in others if "Condition" in s]
+
+
+# -- trust policies -------------------------------------------------------------------------
+def trust(program: Run, role: str) -> dict[str, Any]:
+    document = json.loads(program.named(role).inputs["assumeRolePolicy"])
+    (statement,) = document["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRole", role
+    return statement
+
+
+@pytest.mark.parametrize("role", LAMBDA_ROLES)
+def test_function_roles_trust_only_lambda(dev, role):
+    statement = trust(dev, role)
+    assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert "Condition" not in statement
+
+
+def test_the_state_machine_role_trusts_only_step_functions_of_this_account(dev):
+    statement = trust(dev, "workflow-role")
+    assert statement["Principal"] == {"Service": "states.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": PIPELINE_ACCOUNT}}
+
+
+def test_the_archive_roles_trust_the_pipeline_account_and_the_writer_only_its_state_machine_role(dev):
+    root = {"AWS": f"arn:aws:iam::{PIPELINE_ACCOUNT}:root"}
+    writer = trust(dev, "archive-writer-role")
+    assert writer["Principal"] == root
+    assert writer["Condition"] == {"ArnEquals": {"aws:PrincipalArn": arn(dev, "workflow-role")}}
+    assert trust(dev, "archive-reader-role")["Principal"] == root
+    for role in ("archive-writer-role", "archive-reader-role"):
+        assert dev.named(role).inputs["maxSessionDuration"] == 3600
+
+
+def test_every_role_is_covered_by_a_trust_check(dev):
+    checked = {*LAMBDA_ROLES, "workflow-role", "archive-writer-role", "archive-reader-role"}
+    assert {role.name for role in dev.of_type("aws:iam/role:Role")} == checked
