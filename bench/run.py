@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 
+from changetrail.embedded import quiet_handlers
 from functions.decode import decode_record
 from functions.diff import DiffSettings, diff_changes
 
@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    quiet_handlers()
     results: dict[str, Any] = {}
     results["decode_diff_us_per_1kb_change"] = round(decode_diff_seconds_per_change(1024, 2000) * 1e6, 1)
     results["decode_diff_us_per_100kb_change"] = round(decode_diff_seconds_per_change(100 * 1024, 50) * 1e6, 1)

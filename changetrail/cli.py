@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import sys
 from argparse import ArgumentTypeError
 from datetime import UTC, datetime, timedelta
@@ -22,14 +20,9 @@ from components.config import ConfigError
 
 
 def _quiet_logs() -> None:
-    """Keep the screen for results: handler logs, EMF metrics and moto's Fail-state noise go quiet."""
+    from changetrail.embedded import quiet_handlers
 
-    from functions import decode, diff, trigger
-
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    logging.getLogger("moto").setLevel(logging.CRITICAL)
-    for module in (decode, diff, trigger):
-        module.logger.setLevel(logging.WARNING)
+    quiet_handlers()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -168,14 +168,14 @@ class LogsHistory:
 
     def recent(self, limit: int) -> list[Execution]:
         by_execution = self._events()
-        executions = [build_execution(_name_of(arn), arn, events) for arn, events in by_execution.items()]
+        executions = [build_execution(execution_name_of(arn), arn, events) for arn, events in by_execution.items()]
         executions.sort(key=lambda e: e.start, reverse=True)
         return executions[:limit]
 
     def show(self, name_or_arn: str) -> Execution:
         for arn, events in self._events().items():
-            if name_or_arn in (arn, _name_of(arn)):
-                return build_execution(_name_of(arn), arn, events)
+            if name_or_arn in (arn, execution_name_of(arn)):
+                return build_execution(execution_name_of(arn), arn, events)
         raise NoSuchExecutionError(f"no execution {name_or_arn} in {self.log_group} since {self.since.isoformat()}")
 
     def _events(self) -> dict[str, list[Event]]:
@@ -191,7 +191,7 @@ class LogsHistory:
         return grouped
 
 
-def _name_of(arn: str) -> str:
+def execution_name_of(arn: str) -> str:
     """Express ARNs are ``...:express:<machine>:<name>:<id>``; Standard ones end in the name."""
     parts = arn.split(":")
     return parts[7] if len(parts) > 8 and parts[5] == "express" else parts[-1]

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from changetrail.executions import ExecutionSource, NoSuchExecutionError
+from changetrail.executions import ExecutionSource, NoSuchExecutionError, execution_name_of
 from changetrail.streams import LostToRetentionError, read_range
 from functions import trigger
 
@@ -184,7 +184,7 @@ class Redriver:
             if remaining is not None and remaining <= 0:
                 break
             for letter in read_dead_letters(self.sqs, url, remaining, settings.visibility_timeout):
-                if _execution_name(letter.body.get("executionArn", "")) in self._started:
+                if execution_name_of(letter.body.get("executionArn", "")) in self._started:
                     release(self.sqs, letter)
                     continue
                 outcome = self._handle(letter, settings)
@@ -279,12 +279,6 @@ class Redriver:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"execution {arn} did not finish within {timeout:.0f}s")
             time.sleep(0.2)
-
-
-def _execution_name(arn: str) -> str:
-    """The name in a Standard (``...:execution:<machine>:<name>``) or Express (``...:<name>:<id>``) ARN."""
-    parts = arn.split(":")
-    return parts[7] if len(parts) > 8 and parts[5] == "express" else parts[-1]
 
 
 def _dead_lettered(execution: Any) -> bool:

@@ -87,8 +87,6 @@ def key_text(value: Any) -> str:
     """A key attribute's value as readable text: strings as is, numbers exact, binary base64."""
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
-    if isinstance(value, Decimal):
-        return str(value)
     return str(value)
 
 

@@ -40,6 +40,18 @@ ENVIRONMENT = {
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
+def quiet_handlers() -> None:
+    """Keep a screen for results: the in-process handlers' logs, EMF metrics and moto's Fail-state noise go quiet."""
+    import logging
+
+    from functions import decode, diff, trigger
+
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    for module in (decode, diff, trigger):
+        module.logger.setLevel(logging.WARNING)
+
+
 def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """Stack config with overrides; object-valued keys merge one level deep."""
     merged = copy.deepcopy(base)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass
 
-from changetrail.embedded import ARCHIVE_ACCOUNT, EmbeddedAws, client
+from changetrail.embedded import ARCHIVE_ACCOUNT, EmbeddedAws, client, quiet_handlers
 from changetrail.embedded.faults import FAULTS
 from changetrail.executions import InterpreterHistory
 from changetrail.redrive import Redriver, RedriveSettings
@@ -113,11 +112,7 @@ def main() -> None:
     parser.add_argument("--fault", action="append", choices=sorted(FAULTS), help="run only these faults")
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    from functions import decode, diff, trigger
-
-    for module in (decode, diff, trigger):
-        module.logger.setLevel(logging.CRITICAL)
+    quiet_handlers()
     rows = []
     for name in args.fault or list(FAULTS):
         rows.append(run_fault(name, args.changes))
