@@ -8,6 +8,7 @@ import pulumi_aws as aws
 from components.archive_target import ArchiveTarget, ArchiveTargetArgs
 from components.audit_table import HISTORY_INDEX, AuditTable, AuditTableArgs
 from components.config import Settings, load_settings, pulumi_reader
+from components.encryption import StackKey, StackKeyArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.notifications import Notifications, NotificationsArgs
 from components.source_table import SourceTable, SourceTableArgs
@@ -20,12 +21,13 @@ def deploy_archive_target(settings: Settings) -> None:
     assert settings.pipeline is not None
     target = ArchiveTarget(
         "archive",
-        ArchiveTargetArgs(settings.archive, settings.pipeline.account_id, settings.pipeline.role_name),
+        ArchiveTargetArgs(settings.archive, settings.pipeline.account_id, settings.pipeline.role_name, settings.prefix),
     )
     pulumi.export("archive_bucket_name", target.bucket_name)
     pulumi.export("archive_role_arn", target.role_arn)
     pulumi.export("archive_reader_role_arn", target.reader_role_arn)
     pulumi.export("archive_account_id", settings.archive.account_id)
+    pulumi.export("archive_kms_key_arn", target.kms_key_arn)
 
 
 def deploy_pipeline(settings: Settings) -> None:
@@ -40,7 +42,7 @@ def deploy_pipeline(settings: Settings) -> None:
         )
         target = ArchiveTarget(
             "archive",
-            ArchiveTargetArgs(archive, account_id, settings.workflow_role_name),
+            ArchiveTargetArgs(archive, account_id, settings.workflow_role_name, settings.prefix),
             opts=pulumi.ResourceOptions(providers=[provider]),
         )
         archive_bucket, archive_role, archive_reader = target.bucket_name, target.role_arn, target.reader_role_arn
@@ -49,10 +51,25 @@ def deploy_pipeline(settings: Settings) -> None:
         archive_role = pulumi.Output.from_input(f"arn:aws:iam::{archive.account_id}:role/{archive.role_name}")
         archive_reader = pulumi.Output.from_input(f"arn:aws:iam::{archive.account_id}:role/{archive.reader_role_name}")
 
-    source = SourceTable("source", SourceTableArgs(settings.source))
-    audit = AuditTable("audit", AuditTableArgs(settings.audit))
+    key = StackKey(
+        "encryption",
+        StackKeyArgs(
+            alias=settings.prefix,
+            description=f"Encrypts the changetrail {settings.stack} stack: tables, queues, topic, logs, claim checks",
+            account_id=account_id,
+            region=settings.region,
+            log_group_patterns=(
+                f"/aws/vendedlogs/states/{settings.prefix}-*",
+                f"/aws/lambda/{settings.prefix}-*",
+                f"/aws/lambda/{settings.trigger.function_name}",
+            ),
+        ),
+    )
+    source = SourceTable("source", SourceTableArgs(settings.source, key.arn))
+    audit = AuditTable("audit", AuditTableArgs(settings.audit, key.arn))
     notifications = Notifications(
-        "notifications", NotificationsArgs(topic_name=f"{settings.prefix}-changes", emails=settings.notifications.emails)
+        "notifications",
+        NotificationsArgs(topic_name=f"{settings.prefix}-changes", kms_key_arn=key.arn, emails=settings.notifications.emails),
     )
     workflow = Workflow(
         "workflow",
@@ -64,6 +81,7 @@ def deploy_pipeline(settings: Settings) -> None:
             topic_arn=notifications.topic_arn,
             archive_bucket_name=archive_bucket,
             archive_role_arn=archive_role,
+            kms_key_arn=key.arn,
         ),
     )
     trigger = Trigger(
@@ -74,6 +92,7 @@ def deploy_pipeline(settings: Settings) -> None:
             state_machine_arn=workflow.state_machine_arn,
             payload_bucket_arn=workflow.payload_bucket_arn,
             payload_bucket_name=workflow.payload_bucket_name,
+            kms_key_arn=key.arn,
         ),
     )
     outputs = {
@@ -105,6 +124,7 @@ def deploy_pipeline(settings: Settings) -> None:
         "archive_reader_role_arn": archive_reader,
         "archive_account_id": archive.account_id,
         "archive_prefix": archive.prefix,
+        "kms_key_arn": key.arn,
     }
     if settings.monitoring.enabled:
         monitoring = Monitoring(

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import ArchiveConfig
+from components.encryption import StackKey, StackKeyArgs, use_key
 from components.iam import allow, policy_document
 from components.secure_bucket import SecureBucket, SecureBucketArgs
 
@@ -22,6 +23,8 @@ class ArchiveTargetArgs:
     config: ArchiveConfig
     pipeline_account_id: pulumi.Input[str]
     pipeline_role_name: str
+    name_prefix: str
+    """Names the archive key's alias (``alias/<name_prefix>-archive``)."""
 
 
 def trust_policy(pipeline_account_id: pulumi.Input[str], pipeline_role_name: str) -> pulumi.Output[str]:
@@ -87,14 +90,26 @@ class ArchiveTarget(pulumi.ComponentResource):
     bucket_arn: pulumi.Output[str]
     role_arn: pulumi.Output[str]
     reader_role_arn: pulumi.Output[str]
+    kms_key_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: ArchiveTargetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("changetrail:archive:ArchiveTarget", name, None, opts)
         config = args.config
         child = pulumi.ResourceOptions(parent=self)
+        # The archive account's own key: the pipeline account cannot decrypt the archive by itself.
+        key = StackKey(
+            f"{name}-encryption",
+            StackKeyArgs(
+                alias=f"{args.name_prefix}-archive",
+                description=f"Encrypts the changetrail archive bucket {config.bucket_name}",
+                account_id=config.account_id,
+                region=config.region,
+            ),
+            opts=child,
+        )
         bucket = SecureBucket(
             f"{name}-archive",
-            SecureBucketArgs(bucket_name=config.bucket_name, lifecycle_rules=lifecycle_rules(config)),
+            SecureBucketArgs(bucket_name=config.bucket_name, kms_key_arn=key.arn, lifecycle_rules=lifecycle_rules(config)),
             opts=child,
         )
         role = aws.iam.Role(
@@ -109,7 +124,12 @@ class ArchiveTarget(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-writer-policy",
             role=role.id,
-            policy=policy_document([allow("WriteArchiveObjects", ["s3:PutObject"], [objects])]),
+            policy=policy_document(
+                [
+                    allow("WriteArchiveObjects", ["s3:PutObject"], [objects]),
+                    use_key("EncryptArchiveObjects", key.arn, ["kms:GenerateDataKey"], ["s3"], config.region),
+                ]
+            ),
             opts=child,
         )
         reader = aws.iam.Role(
@@ -126,6 +146,7 @@ class ArchiveTarget(pulumi.ComponentResource):
             policy=policy_document(
                 [
                     allow("ReadArchiveObjects", ["s3:GetObject"], [objects]),
+                    use_key("DecryptArchiveObjects", key.arn, ["kms:Decrypt"], ["s3"], config.region),
                     {
                         **allow("ListArchivePrefix", ["s3:ListBucket"], [bucket.arn]),
                         "Condition": {"StringLike": {"s3:prefix": [f"{config.prefix}/*" if config.prefix else "*"]}},
@@ -135,7 +156,7 @@ class ArchiveTarget(pulumi.ComponentResource):
             opts=child,
         )
         self.bucket_name, self.bucket_arn, self.role_arn = bucket.name, bucket.arn, role.arn
-        self.reader_role_arn = reader.arn
+        self.reader_role_arn, self.kms_key_arn = reader.arn, key.arn
         self.register_outputs(
             {
                 "bucket_name": self.bucket_name,

@@ -16,6 +16,7 @@ HISTORY_INDEX = "byItem"
 @dataclass(frozen=True)
 class AuditTableArgs:
     config: AuditConfig
+    kms_key_arn: pulumi.Input[str]
 
 
 class AuditTable(pulumi.ComponentResource):
@@ -45,7 +46,7 @@ class AuditTable(pulumi.ComponentResource):
                 )
             ],
             point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=args.config.point_in_time_recovery),
-            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
+            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True, kms_key_arn=args.kms_key_arn),
             deletion_protection_enabled=args.config.deletion_protection,
             opts=pulumi.ResourceOptions(parent=self),
         )

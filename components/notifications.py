@@ -1,4 +1,4 @@
-"""The change topic: encrypted, TLS only, with optional e-mail subscriptions."""
+"""The change topic: encrypted with the stack key, TLS only, with optional e-mail subscriptions."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from components.iam import deny_insecure_transport, policy_document
 @dataclass(frozen=True)
 class NotificationsArgs:
     topic_name: str
+    kms_key_arn: pulumi.Input[str]
     emails: tuple[str, ...] = ()
 
 
@@ -22,7 +23,7 @@ class Notifications(pulumi.ComponentResource):
     def __init__(self, name: str, args: NotificationsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("changetrail:notifications:Notifications", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        topic = aws.sns.Topic(f"{name}-topic", name=args.topic_name, kms_master_key_id="alias/aws/sns", opts=child)
+        topic = aws.sns.Topic(f"{name}-topic", name=args.topic_name, kms_master_key_id=args.kms_key_arn, opts=child)
         aws.sns.TopicPolicy(
             f"{name}-topic-policy",
             arn=topic.arn,

@@ -45,6 +45,8 @@ class PipelineFunctionArgs:
     timeout: int
     log_retention_days: int
     tracing: bool
+    kms_key_arn: pulumi.Input[str]
+    """Encrypts the function's log group."""
     environment: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     statements: list[dict[str, Any]] = field(default_factory=list)
     """What the function itself may do, beyond writing its own logs (and traces)."""
@@ -63,6 +65,7 @@ class PipelineFunction(pulumi.ComponentResource):
             f"{name}-logs",
             name=f"/aws/lambda/{args.function_name}",
             retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn,
             opts=child,
         )
         role = aws.iam.Role(f"{name}-role", assume_role_policy=service_trust("lambda.amazonaws.com"), opts=child)

@@ -13,6 +13,8 @@ from components.iam import deny_insecure_transport, policy_document
 @dataclass(frozen=True)
 class SecureBucketArgs:
     bucket_name: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    """Default encryption (SSE-KMS with an S3 Bucket Key, so KMS is called per bucket key, not per object)."""
     lifecycle_rules: list[aws.s3.BucketLifecycleConfigurationRuleArgs] = field(default_factory=list)
     """Lifecycle rules; empty means none."""
     versioned: bool = True
@@ -50,7 +52,7 @@ class SecureBucket(pulumi.ComponentResource):
             rules=[
                 aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
                     apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256"
+                        sse_algorithm="aws:kms", kms_master_key_id=args.kms_key_arn
                     ),
                     bucket_key_enabled=True,
                 )

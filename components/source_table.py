@@ -26,6 +26,8 @@ def check_view_type(table_name: str, view_type: str | None) -> str:
 @dataclass(frozen=True)
 class SourceTableArgs:
     config: SourceConfig
+    kms_key_arn: pulumi.Input[str]
+    """Encrypts a created table (an attached table keeps its own encryption)."""
 
 
 class SourceTable(pulumi.ComponentResource):
@@ -50,7 +52,7 @@ class SourceTable(pulumi.ComponentResource):
                 stream_enabled=True,
                 stream_view_type=REQUIRED_VIEW_TYPE,
                 point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
-                server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
+                server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True, kms_key_arn=args.kms_key_arn),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.table_name, self.table_arn, self.stream_arn = table.name, table.arn, table.stream_arn

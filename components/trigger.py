@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import Settings
+from components.encryption import use_key
 from components.iam import allow
 from components.pipeline_function import PipelineFunction, PipelineFunctionArgs
 from components.queues import dead_letter_queue
@@ -23,6 +24,7 @@ class TriggerArgs:
     state_machine_arn: pulumi.Input[str]
     payload_bucket_arn: pulumi.Input[str]
     payload_bucket_name: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
 
 
 class Trigger(pulumi.ComponentResource):
@@ -36,7 +38,7 @@ class Trigger(pulumi.ComponentResource):
     def __init__(self, name: str, args: TriggerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("changetrail:trigger:Trigger", name, None, opts)
         s, t = args.settings, args.settings.trigger
-        failures = dead_letter_queue(f"{name}-stream-failures", f"{s.prefix}-stream-failures", 14, self)
+        failures = dead_letter_queue(f"{name}-stream-failures", f"{s.prefix}-stream-failures", 14, args.kms_key_arn, self)
         function = PipelineFunction(
             f"{name}-producer",
             PipelineFunctionArgs(
@@ -49,6 +51,7 @@ class Trigger(pulumi.ComponentResource):
                 timeout=60,
                 log_retention_days=s.workflow.log_retention_days,
                 tracing=s.workflow.tracing,
+                kms_key_arn=args.kms_key_arn,
                 environment={
                     "STATE_MACHINE_ARN": args.state_machine_arn,
                     "PAYLOAD_BUCKET": args.payload_bucket_name,
@@ -65,6 +68,14 @@ class Trigger(pulumi.ComponentResource):
                         [pulumi.Output.concat(args.payload_bucket_arn, "/", PAYLOAD_PREFIX, "*")],
                     ),
                     allow("SendStreamFailures", ["sqs:SendMessage"], [failures.arn]),
+                    # The stream (a created source table), claim checks and failure queue use the stack key.
+                    use_key(
+                        "UseStackKeyThroughServices",
+                        args.kms_key_arn,
+                        ["kms:Decrypt", "kms:GenerateDataKey"],
+                        ["dynamodb", "s3", "sqs"],
+                        s.region,
+                    ),
                 ],
             ),
             opts=pulumi.ResourceOptions(parent=self),

@@ -9,6 +9,7 @@ import pulumi_aws as aws
 
 import statemachine
 from components.config import Settings
+from components.encryption import use_key
 from components.iam import allow, policy_document, service_trust
 from components.pipeline_function import PipelineFunction, PipelineFunctionArgs
 from components.queues import dead_letter_queue
@@ -39,6 +40,7 @@ class WorkflowArgs:
     topic_arn: pulumi.Input[str]
     archive_bucket_name: pulumi.Input[str]
     archive_role_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
 
 
 class Workflow(pulumi.ComponentResource):
@@ -56,11 +58,12 @@ class Workflow(pulumi.ComponentResource):
         super().__init__("changetrail:workflow:Workflow", name, None, opts)
         s = args.settings
         child = pulumi.ResourceOptions(parent=self)
-        dlq = dead_letter_queue(f"{name}-dlq", f"{s.prefix}-dlq", s.workflow.dlq_retention_days, self)
+        dlq = dead_letter_queue(f"{name}-dlq", f"{s.prefix}-dlq", s.workflow.dlq_retention_days, args.kms_key_arn, self)
         payloads = SecureBucket(
             f"{name}-payloads",
             SecureBucketArgs(
                 bucket_name=pulumi.Output.concat(s.prefix, "-payloads-", args.account_id),
+                kms_key_arn=args.kms_key_arn,
                 # Claim checks must outlive the DLQ messages that point at them, or redrive breaks.
                 lifecycle_rules=[expire_after("expire-claim-checks", s.workflow.dlq_retention_days + 1, PAYLOAD_PREFIX)],
                 versioned=False,
@@ -75,6 +78,7 @@ class Workflow(pulumi.ComponentResource):
             "timeout": 60,
             "log_retention_days": s.workflow.log_retention_days,
             "tracing": s.workflow.tracing,
+            "kms_key_arn": args.kms_key_arn,
         }
         key_names = ",".join(filter(None, (s.source.hash_key, s.source.range_key)))
         decode = PipelineFunction(
@@ -84,7 +88,10 @@ class Workflow(pulumi.ComponentResource):
                 handler="functions.decode.handler",
                 description="changetrail Decode state: stream records -> validated changes",
                 environment={"SOURCE_KEY_NAMES": key_names},
-                statements=[allow("ReadClaimChecks", ["s3:GetObject"], [payload_objects])],
+                statements=[
+                    allow("ReadClaimChecks", ["s3:GetObject"], [payload_objects]),
+                    use_key("DecryptClaimChecks", args.kms_key_arn, ["kms:Decrypt"], ["s3"], s.region),
+                ],
                 **common,
             ),
             opts=child,
@@ -110,6 +117,7 @@ class Workflow(pulumi.ComponentResource):
             f"{name}-logs",
             name=f"/aws/vendedlogs/states/{s.prefix}-pipeline",
             retention_in_days=s.workflow.log_retention_days,
+            kms_key_id=args.kms_key_arn,
             opts=child,
         )
         state_machine_name = f"{s.prefix}-pipeline"
@@ -126,6 +134,14 @@ class Workflow(pulumi.ComponentResource):
             allow("AssumeArchiveRole", ["sts:AssumeRole"], [args.archive_role_arn]),
             allow("PublishNotifications", ["sns:Publish"], [args.topic_arn]),
             allow("SendToDeadLetterQueue", ["sqs:SendMessage"], [dlq.arn]),
+            # The Audit table, topic and DLQ are encrypted with the stack key.
+            use_key(
+                "UseStackKeyThroughServices",
+                args.kms_key_arn,
+                ["kms:Decrypt", "kms:GenerateDataKey"],
+                ["dynamodb", "sns", "sqs"],
+                s.region,
+            ),
             allow("DeliverExecutionLogs", LOG_DELIVERY_ACTIONS, ["*"]),
         ]
         if s.workflow.tracing:

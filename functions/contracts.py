@@ -7,6 +7,7 @@ restore puts back the very item that was changed.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Literal, NotRequired, TypedDict
 
 CONTRACT_VERSION = 1
@@ -28,6 +29,16 @@ class BatchCoordinates(TypedDict):
     firstSequenceNumber: str
     lastSequenceNumber: str
     recordCount: int
+
+
+def batch_id(batch: BatchCoordinates) -> str:
+    """The batch's name: its execution's name, and the correlation id of every log line about it.
+
+    Deterministic from the stream coordinates, so a retry or redrive of the same changes logs
+    under the same id (a redriven execution's name adds a suffix to it).
+    """
+    identity = f"{batch['eventSourceArn']}|{batch['firstSequenceNumber']}|{batch['lastSequenceNumber']}"
+    return f"chg-{hashlib.sha256(identity.encode()).hexdigest()[:40]}"
 
 
 class ExecutionInput(TypedDict):

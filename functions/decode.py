@@ -14,7 +14,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import Binary, TypeDeserializer
 
-from functions.contracts import Change, DecodeOutput, ExecutionInput
+from functions.contracts import Change, DecodeOutput, ExecutionInput, batch_id
 from functions.exceptions import (
     MalformedExecutionInputError,
     MalformedStreamRecordError,
@@ -181,9 +181,12 @@ def _load_from_s3(ref: dict[str, str]) -> list[dict[str, Any]]:
     return json.loads(body)["records"]
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: ExecutionInput, context: Any) -> DecodeOutput:
     key_names = [name for name in os.environ.get("SOURCE_KEY_NAMES", "").split(",") if name]
+    if isinstance(event, dict) and isinstance(event.get("batch"), dict) and "lastSequenceNumber" in event["batch"]:
+        logger.set_correlation_id(batch_id(event["batch"]))
     output = decode_input(event, key_names, _load_from_s3)
-    logger.info("decoded", extra={"changes": len(output["changes"]), "batch": output["batch"]})
+    event_ids = [change["eventId"] for change in output["changes"]]
+    logger.info("decoded", extra={"changes": len(event_ids), "batch": output["batch"], "eventIds": event_ids})
     return output

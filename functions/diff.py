@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from functions.contracts import DiffOutput, Notification
+from functions.contracts import DiffOutput, Notification, batch_id
 from functions.decode import decode_value
 from functions.exceptions import PayloadTooLargeError
 
@@ -219,9 +219,11 @@ def ensure_fits(output: Any, limit: int = STATE_PAYLOAD_LIMIT) -> None:
         raise PayloadTooLargeError(f"state output is {size} bytes, over the {limit}-byte Step Functions limit")
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: DecodeOutput, context: Any) -> DiffOutput:
+    logger.set_correlation_id(batch_id(event["batch"]))
+    event_ids = [change["eventId"] for change in event["changes"]]
     output = diff_changes(event, DiffSettings.from_environment())
+    logger.info("diffed", extra={"summary": output["summary"], "eventIds": event_ids})
     ensure_fits(output)
-    logger.info("diffed", extra={"summary": output["summary"]})
     return output

@@ -8,7 +8,6 @@ failed, so the event source mapping checkpoints before them and nothing is skipp
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.contracts import CONTRACT_VERSION, BatchCoordinates, ExecutionInput
+from functions.contracts import CONTRACT_VERSION, BatchCoordinates, ExecutionInput, batch_id
 
 logger = Logger(service="changetrail-trigger")
 metrics = Metrics(namespace="changetrail", service="trigger")
@@ -91,9 +90,7 @@ def coordinates(chunk: Chunk, default_source_arn: str = "") -> BatchCoordinates:
 
 def execution_name(batch: BatchCoordinates, suffix: str = "") -> str:
     """Deterministic and within the 80-character limit: the same chunk always gets the same name."""
-    identity = f"{batch['eventSourceArn']}|{batch['firstSequenceNumber']}|{batch['lastSequenceNumber']}"
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:40]
-    return f"chg-{digest}{suffix}"[:80]
+    return f"{batch_id(batch)}{suffix}"[:80]
 
 
 def execution_input(chunk: Chunk, batch: BatchCoordinates, budget: int, store: Any) -> ExecutionInput:
@@ -138,6 +135,7 @@ def start_chunks(records: list[dict[str, Any]], settings: TriggerSettings, sfn: 
     chunks = plan_chunks(records, settings.inline_budget)
     for index, chunk in enumerate(chunks):
         batch = coordinates(chunk)
+        logger.set_correlation_id(batch_id(batch))
         try:
             payload = execution_input(chunk, batch, settings.inline_budget, store)
             sfn.start_execution(
@@ -146,19 +144,26 @@ def start_chunks(records: list[dict[str, Any]], settings: TriggerSettings, sfn: 
                 input=json.dumps(payload, separators=(",", ":")),  # as record_size measured it
             )
         except sfn.exceptions.ExecutionAlreadyExists:
-            logger.info("execution already started", extra={"batch": batch})
+            logger.info("execution already started", extra={"batch": batch, "eventIds": event_ids(chunk.records)})
+            continue
         except Exception:
-            logger.exception("could not start execution", extra={"batch": batch})
+            logger.exception("could not start execution", extra={"batch": batch, "eventIds": event_ids(chunk.records)})
             metrics.add_metric(name="StartExecutionFailed", unit=MetricUnit.Count, value=1)
             return [sequence_number(record) for later in chunks[index:] for record in later.records]
+        logger.info("execution started", extra={"batch": batch, "eventIds": event_ids(chunk.records)})
         metrics.add_metric(name="ExecutionsStarted", unit=MetricUnit.Count, value=1)
     return []
 
 
+def event_ids(records: list[dict[str, Any]]) -> list[str]:
+    return [record.get("eventID", "") for record in records]
+
+
 @metrics.log_metrics
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
     records = event.get("Records", [])
     failed = start_chunks(records, TriggerSettings.from_environment(), _client("stepfunctions"), _client("s3"))
+    logger.set_correlation_id(None)
     logger.info("batch handled", extra={"records": len(records), "failed": len(failed)})
     return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failed]}

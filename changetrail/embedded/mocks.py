@@ -161,6 +161,9 @@ class MotoMocks(pulumi.runtime.Mocks):
                 }
                 for index in indexes
             ]
+        encryption = inputs.get("serverSideEncryption") or {}
+        if encryption.get("kmsKeyArn"):
+            request["SSESpecification"] = {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": encryption["kmsKeyArn"]}
         if inputs.get("streamEnabled"):
             request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": inputs["streamViewType"]}
         table = ddb.create_table(**request)["TableDescription"]
@@ -198,11 +201,13 @@ class MotoMocks(pulumi.runtime.Mocks):
         return inputs["bucket"], inputs
 
     def _bucket_encryption(self, args: Args, account: str, inputs: Inputs) -> Created:
+        def default(rule: dict[str, Any]) -> dict[str, str]:
+            given = rule["applyServerSideEncryptionByDefault"]
+            key = {"KMSMasterKeyID": given["kmsMasterKeyId"]} if given.get("kmsMasterKeyId") else {}
+            return {"SSEAlgorithm": given["sseAlgorithm"], **key}
+
         rules = [
-            {
-                "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": r["applyServerSideEncryptionByDefault"]["sseAlgorithm"]},
-                "BucketKeyEnabled": bool(r.get("bucketKeyEnabled")),
-            }
+            {"ApplyServerSideEncryptionByDefault": default(r), "BucketKeyEnabled": bool(r.get("bucketKeyEnabled"))}
             for r in inputs["rules"]
         ]
         client("s3", account).put_bucket_encryption(Bucket=inputs["bucket"], ServerSideEncryptionConfiguration={"Rules": rules})
@@ -234,7 +239,7 @@ class MotoMocks(pulumi.runtime.Mocks):
     def _log_group(self, args: Args, account: str, inputs: Inputs) -> Created:
         name = self._autoname(args, inputs)
         logs = client("logs", account)
-        logs.create_log_group(logGroupName=name)
+        logs.create_log_group(logGroupName=name, **({"kmsKeyId": inputs["kmsKeyId"]} if inputs.get("kmsKeyId") else {}))
         if inputs.get("retentionInDays"):
             logs.put_retention_policy(logGroupName=name, retentionInDays=inputs["retentionInDays"])
         return name, {**inputs, "name": name, "arn": f"arn:aws:logs:{REGION}:{account}:log-group:{name}"}
@@ -303,6 +308,11 @@ class MotoMocks(pulumi.runtime.Mocks):
             "MaximumMessageSize": str(inputs.get("maxMessageSize", 262144)),
             "SqsManagedSseEnabled": str(bool(inputs.get("sqsManagedSseEnabled"))).lower(),
         }
+        if inputs.get("kmsMasterKeyId"):
+            attributes.update(
+                KmsMasterKeyId=inputs["kmsMasterKeyId"],
+                KmsDataKeyReusePeriodSeconds=str(_int(inputs.get("kmsDataKeyReusePeriodSeconds", 300))),
+            )
         sqs = client("sqs", account)
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

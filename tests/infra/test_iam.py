@@ -51,6 +51,8 @@ def allow_list(variant: str, program: Run) -> dict[str, dict[str, set[str]]]:
     prefix = "changes/v1" if variant == "archive prefix" else "ddb-changes"
     payload_objects = arn(program, "workflow-payloads-bucket") + "/payloads/*"
     stream = arn(program, "source-table", "streamArn")
+    stack_key = arn(program, "encryption-key")
+    use_stack_key = {"kms:Decrypt": {stack_key}, "kms:GenerateDataKey": {stack_key}}
 
     def function(component: str, **grants: set[str]) -> dict[str, set[str]]:
         own_logs = arn(program, f"{component}-logs") + ":*"
@@ -68,9 +70,10 @@ def allow_list(variant: str, program: Run) -> dict[str, dict[str, set[str]]]:
                 "states:StartExecution": {arn(program, "workflow-state-machine")},
                 "s3:PutObject": {payload_objects},
                 "sqs:SendMessage": {arn(program, "trigger-stream-failures")},
+                **use_stack_key,
             },
         ),
-        "workflow-decode-role": function("workflow-decode", **{"s3:GetObject": {payload_objects}}),
+        "workflow-decode-role": function("workflow-decode", **{"s3:GetObject": {payload_objects}, "kms:Decrypt": {stack_key}}),
         "workflow-diff-role": function("workflow-diff"),
         "workflow-role": {
             "lambda:InvokeFunction": {arn(program, "workflow-decode-function"), arn(program, "workflow-diff-function")},
@@ -78,6 +81,7 @@ def allow_list(variant: str, program: Run) -> dict[str, dict[str, set[str]]]:
             "sts:AssumeRole": {program.outputs["archive_role_arn"]},
             "sns:Publish": {arn(program, "notifications-topic")},
             "sqs:SendMessage": {arn(program, "workflow-dlq")},
+            **use_stack_key,
             **{action: {"*"} for action in LOG_DELIVERY},
             **({action: {"*"} for action in STATE_MACHINE_TRACES} if traced else {}),
         },
@@ -86,8 +90,13 @@ def allow_list(variant: str, program: Run) -> dict[str, dict[str, set[str]]]:
         assert program.outputs["archive_role_arn"] == f"arn:aws:iam::{ARCHIVE_ACCOUNT}:role/acme-archive-writer"
     else:
         bucket = arn(program, "archive-archive-bucket")
-        expected["archive-writer-role"] = {"s3:PutObject": {f"{bucket}/{prefix}/*"}}
-        expected["archive-reader-role"] = {"s3:GetObject": {f"{bucket}/{prefix}/*"}, "s3:ListBucket": {bucket}}
+        archive_key = arn(program, "archive-encryption-key")
+        expected["archive-writer-role"] = {"s3:PutObject": {f"{bucket}/{prefix}/*"}, "kms:GenerateDataKey": {archive_key}}
+        expected["archive-reader-role"] = {
+            "s3:GetObject": {f"{bucket}/{prefix}/*"},
+            "s3:ListBucket": {bucket},
+            "kms:Decrypt": {archive_key},
+        }
         assert program.outputs["archive_role_arn"] == arn(program, "archive-writer-role")
     return expected
 
@@ -140,7 +149,33 @@ def test_the_archive_reader_may_list_only_the_archive_prefix(dev):
     (listing,) = [s for s in policies["archive-reader-role"] if "s3:ListBucket" in as_list(s["Action"])]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["ddb-changes/*"]}}
     others = [s for statements in policies.values() for s in statements if s is not listing]
-    assert not [s for s in others if "Condition" in s]
+    assert not [s for s in others if "Condition" in s and not is_key_use(s)]
+
+
+def is_key_use(statement: dict[str, Any]) -> bool:
+    return all(action.startswith("kms:") for action in as_list(statement["Action"]))
+
+
+# Role -> the services through which it may use a KMS key, and nothing else.
+KEY_USE_SERVICES = {
+    "trigger-producer-role": {"dynamodb", "s3", "sqs"},
+    "workflow-decode-role": {"s3"},
+    "workflow-role": {"dynamodb", "sns", "sqs"},
+    "archive-writer-role": {"s3"},
+    "archive-reader-role": {"s3"},
+}
+
+
+def test_keys_are_used_only_through_the_services_that_need_them(dev):
+    seen = {}
+    for role, statements in dev.role_policies().items():
+        for statement in filter(is_key_use, statements):
+            assert set(statement["Condition"]) == {"StringEquals"}, role
+            (via,) = statement["Condition"]["StringEquals"].values()
+            assert set(statement["Condition"]["StringEquals"]) == {"kms:ViaService"}, role
+            seen[role] = {service.split(".")[0] for service in via}
+            assert all(service.endswith(".us-east-1.amazonaws.com") for service in via), role
+    assert seen == KEY_USE_SERVICES
 
 
 # -- trust policies -------------------------------------------------------------------------

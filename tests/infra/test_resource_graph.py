@@ -132,7 +132,11 @@ def test_the_source_table_streams_both_images_on_demand_with_pitr_and_encryption
     assert table["streamEnabled"] is True and table["streamViewType"] == "NEW_AND_OLD_IMAGES"
     assert table["billingMode"] == "PAY_PER_REQUEST"
     assert table["pointInTimeRecovery"] == {"enabled": True}
-    assert table["serverSideEncryption"] == {"enabled": True}
+    assert table["serverSideEncryption"] == {"enabled": True, "kmsKeyArn": stack_key(dev)}
+
+
+def stack_key(program: Run) -> str:
+    return program.named("encryption-key").outputs["arn"]
 
 
 def test_the_audit_table_is_keyed_by_id_with_the_item_history_index_and_pitr(dev):
@@ -144,7 +148,7 @@ def test_the_audit_table_is_keyed_by_id_with_the_item_history_index_and_pitr(dev
     assert [(k["attributeName"], k["keyType"]) for k in index["keySchemas"]] == [("itemKey", "HASH"), ("historySortKey", "RANGE")]
     assert {a["name"]: a["type"] for a in table["attributes"]} == {"id": "S", "itemKey": "S", "historySortKey": "S"}
     assert table["pointInTimeRecovery"] == {"enabled": True}
-    assert table["serverSideEncryption"] == {"enabled": True}
+    assert table["serverSideEncryption"] == {"enabled": True, "kmsKeyArn": stack_key(dev)}
 
 
 # -- state machine --------------------------------------------------------------------------
@@ -229,12 +233,14 @@ def test_the_functions_run_as_their_own_roles_log_to_their_own_groups_and_are_tr
 
 
 # -- queues and topics ----------------------------------------------------------------------
-def test_both_queues_take_1_mib_messages_are_sse_encrypted_and_tls_only(dev):
+def test_both_queues_take_1_mib_messages_are_encrypted_with_the_stack_key_and_tls_only(dev):
     queues = dev.of_type("aws:sqs/queue:Queue")
     assert sorted(q.inputs["name"] for q in queues) == ["changetrail-dev-dlq", "changetrail-dev-stream-failures"]
     for queue in queues:
         assert queue.inputs["maxMessageSize"] == 1048576, queue.name
-        assert queue.inputs["sqsManagedSseEnabled"] is True, queue.name
+        assert queue.inputs["kmsMasterKeyId"] == stack_key(dev), queue.name
+        assert queue.inputs["kmsDataKeyReusePeriodSeconds"] == 3600, queue.name
+        assert "sqsManagedSseEnabled" not in queue.inputs, queue.name
         policy = dev.attached_to("aws:sqs/queuePolicy:QueuePolicy", queue, "queueUrl")
         (statement,) = statements_of(policy.inputs["policy"])
         assert is_tls_only(statement, [queue.outputs["arn"]]), queue.name
@@ -245,7 +251,7 @@ def test_both_queues_take_1_mib_messages_are_sse_encrypted_and_tls_only(dev):
 def test_every_topic_is_encrypted_and_tls_only(dev):
     topics = dev.of_type("aws:sns/topic:Topic")
     assert "changetrail-dev-changes" in {t.inputs["name"] for t in topics}
-    assert dev.one("aws:sns/topic:Topic", "notifications-topic").inputs["kmsMasterKeyId"] == "alias/aws/sns"
+    assert dev.one("aws:sns/topic:Topic", "notifications-topic").inputs["kmsMasterKeyId"] == stack_key(dev)
     for topic in topics:
         assert topic.inputs.get("kmsMasterKeyId"), topic.name
         policy = next(p for p in dev.of_type("aws:sns/topicPolicy:TopicPolicy") if p.inputs["arn"] == topic.outputs["arn"])
@@ -274,7 +280,9 @@ def test_every_bucket_is_owner_enforced_private_encrypted_and_tls_only(dev):
         assert [block.get(flag) for flag in flags] == [True] * 4, bucket.name
         sse = dev.attached_to("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", bucket)
         (rule,) = sse.inputs["rules"]
-        assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] in ("AES256", "aws:kms"), bucket.name
+        assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms", bucket.name
+        assert rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"].startswith("arn:aws:kms:"), bucket.name
+        assert rule["bucketKeyEnabled"] is True, bucket.name
         policy = dev.attached_to("aws:s3/bucketPolicy:BucketPolicy", bucket)
         arn = bucket.outputs["arn"]
         assert any(is_tls_only(s, [arn, f"{arn}/*"]) for s in statements_of(policy.inputs["policy"])), bucket.name
@@ -332,15 +340,30 @@ def test_an_existing_archive_is_referenced_not_created(external_archive):
 
 def test_the_archive_target_stack_creates_only_the_archive_side_trusting_the_pipeline_role(target):
     components = {r.typ for r in target.resources if not r.custom}
-    assert components == {"changetrail:archive:ArchiveTarget", "changetrail:storage:SecureBucket"}
+    assert components == {
+        "changetrail:archive:ArchiveTarget",
+        "changetrail:storage:SecureBucket",
+        "changetrail:encryption:StackKey",
+    }
     assert not target.of_type("pulumi:providers:aws")  # the stack's own provider: it runs in the archive account
     kinds = {r.typ for r in target.resources if r.custom}
-    assert {k for k in kinds if not k.startswith("aws:s3/")} == {"aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy"}
+    assert {k for k in kinds if not k.startswith("aws:s3/")} == {
+        "aws:iam/role:Role",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:kms/key:Key",
+        "aws:kms/alias:Alias",
+    }
     (statement,) = statements_of(target.one("aws:iam/role:Role", "archive-writer-role").inputs["assumeRolePolicy"])
     assert statement["Principal"] == {"AWS": "arn:aws:iam::333333333333:root"}
     pipeline_role = "arn:aws:iam::333333333333:role/changetrail-prod-workflow"
     assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": pipeline_role}}
-    assert set(target.outputs) == {"archive_bucket_name", "archive_role_arn", "archive_reader_role_arn", "archive_account_id"}
+    assert set(target.outputs) == {
+        "archive_bucket_name",
+        "archive_role_arn",
+        "archive_reader_role_arn",
+        "archive_account_id",
+        "archive_kms_key_arn",
+    }
     assert target.outputs["archive_account_id"] == ARCHIVE_ACCOUNT
     assert target.outputs["archive_role_arn"] == target.one("aws:iam/role:Role", "archive-writer-role").outputs["arn"]
     assert None not in target.outputs.values()

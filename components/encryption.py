@@ -1,0 +1,110 @@
+"""One customer managed KMS key per stack (and one in the archive account), rotated yearly.
+
+The key policy delegates use of the key to IAM in its own account, and no further: a role can
+use the key only if its own policy names this key, and every such statement here is limited to
+the services that need it (``kms:ViaService``). CloudWatch Logs is the one service principal in
+the policy, limited to this stack's log groups by encryption context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import allow, policy_document
+
+ADMINISTER_ACTIONS = [
+    "kms:Create*",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+]
+# CreateGrant: DynamoDB creates a grant on the key when a table is created with it.
+USE_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey", "kms:CreateGrant"]
+LOGS_ACTIONS = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+DELETION_WINDOW_DAYS = 30
+
+
+def key_policy(account_id: pulumi.Input[str], region: str, log_group_patterns: Sequence[str] = ()) -> pulumi.Output[str]:
+    root = pulumi.Output.concat("arn:aws:iam::", account_id, ":root")
+    statements: list[dict[str, Any]] = [
+        # Without an account statement a key can become unmanageable; this one names actions, not kms:*.
+        {
+            "Sid": "AccountAdministersKey",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": ADMINISTER_ACTIONS,
+            "Resource": "*",
+        },
+        {"Sid": "IamPoliciesGrantUse", "Effect": "Allow", "Principal": {"AWS": root}, "Action": USE_ACTIONS, "Resource": "*"},
+    ]
+    if log_group_patterns:
+        statements.append(
+            {
+                "Sid": "CloudWatchLogsEncryptsStackLogGroups",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                "Action": LOGS_ACTIONS,
+                "Resource": "*",
+                "Condition": {
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": [
+                            pulumi.Output.concat("arn:aws:logs:", region, ":", account_id, ":log-group:", pattern)
+                            for pattern in log_group_patterns
+                        ]
+                    }
+                },
+            }
+        )
+    return policy_document(statements)
+
+
+def use_key(sid: str, key_arn: pulumi.Input[str], actions: list[str], services: Sequence[str], region: str) -> dict[str, Any]:
+    """An IAM statement: use this key, only through these services (S3, SQS, …), never directly."""
+    return {
+        **allow(sid, actions, [key_arn]),
+        "Condition": {"StringEquals": {"kms:ViaService": [f"{service}.{region}.amazonaws.com" for service in services]}},
+    }
+
+
+@dataclass(frozen=True)
+class StackKeyArgs:
+    alias: str
+    description: str
+    account_id: pulumi.Input[str]
+    region: str
+    log_group_patterns: tuple[str, ...] = field(default_factory=tuple)
+    """Log groups (``*`` allowed) CloudWatch Logs may encrypt with this key."""
+
+
+class StackKey(pulumi.ComponentResource):
+    arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: StackKeyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("changetrail:encryption:StackKey", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=args.description,
+            enable_key_rotation=True,
+            deletion_window_in_days=DELETION_WINDOW_DAYS,
+            policy=key_policy(args.account_id, args.region, args.log_group_patterns),
+            opts=child,
+        )
+        aws.kms.Alias(f"{name}-alias", name=f"alias/{args.alias}", target_key_id=key.key_id, opts=child)
+        self.arn = key.arn
+        self.register_outputs({"arn": self.arn})
