@@ -13,7 +13,7 @@ from components.monitoring import Monitoring, MonitoringArgs
 from components.notifications import Notifications, NotificationsArgs
 from components.source_table import SourceTable, SourceTableArgs
 from components.trigger import Trigger, TriggerArgs
-from components.workflow import Workflow, WorkflowArgs
+from components.workflow import Workflow, WorkflowArgs, payload_bucket_name
 
 
 def deploy_archive_target(settings: Settings) -> None:
@@ -21,7 +21,13 @@ def deploy_archive_target(settings: Settings) -> None:
     assert settings.pipeline is not None
     target = ArchiveTarget(
         "archive",
-        ArchiveTargetArgs(settings.archive, settings.pipeline.account_id, settings.pipeline.role_name, settings.prefix),
+        ArchiveTargetArgs(
+            settings.archive,
+            settings.pipeline.account_id,
+            settings.pipeline.role_name,
+            settings.prefix,
+            payload_bucket_name(settings.pipeline.prefix, settings.pipeline.account_id),
+        ),
     )
     pulumi.export("archive_bucket_name", target.bucket_name)
     pulumi.export("archive_role_arn", target.role_arn)
@@ -42,7 +48,13 @@ def deploy_pipeline(settings: Settings) -> None:
         )
         target = ArchiveTarget(
             "archive",
-            ArchiveTargetArgs(archive, account_id, settings.workflow_role_name, settings.prefix),
+            ArchiveTargetArgs(
+                archive,
+                account_id,
+                settings.workflow_role_name,
+                settings.prefix,
+                payload_bucket_name(settings.prefix, account_id),
+            ),
             opts=pulumi.ResourceOptions(providers=[provider]),
         )
         archive_bucket, archive_role, archive_reader = target.bucket_name, target.role_arn, target.reader_role_arn
@@ -63,6 +75,7 @@ def deploy_pipeline(settings: Settings) -> None:
                 f"/aws/lambda/{settings.prefix}-*",
                 f"/aws/lambda/{settings.trigger.function_name}",
             ),
+            s3_decrypters=(archive_role,),
         ),
     )
     source = SourceTable("source", SourceTableArgs(settings.source, key.arn))

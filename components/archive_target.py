@@ -16,6 +16,7 @@ from components.config import ArchiveConfig
 from components.encryption import StackKey, StackKeyArgs, use_key
 from components.iam import allow, policy_document
 from components.secure_bucket import SecureBucket, SecureBucketArgs
+from components.workflow import ARCHIVE_BODY_PREFIX
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class ArchiveTargetArgs:
     pipeline_role_name: str
     name_prefix: str
     """Names the archive key's alias (``alias/<name_prefix>-archive``)."""
+    payload_bucket_name: pulumi.Input[str]
+    """The pipeline's claim-check bucket: large archive bodies are copied from it."""
 
 
 def trust_policy(pipeline_account_id: pulumi.Input[str], pipeline_role_name: str) -> pulumi.Output[str]:
@@ -128,6 +131,29 @@ class ArchiveTarget(pulumi.ComponentResource):
                 [
                     allow("WriteArchiveObjects", ["s3:PutObject"], [objects]),
                     use_key("EncryptArchiveObjects", key.arn, ["kms:GenerateDataKey"], ["s3"], config.region),
+                    allow(
+                        "ReadArchiveBodies",
+                        ["s3:GetObject"],
+                        [pulumi.Output.concat("arn:aws:s3:::", args.payload_bucket_name, "/", ARCHIVE_BODY_PREFIX, "*")],
+                    ),
+                    {
+                        **use_key(
+                            "DecryptArchiveBodies",
+                            pulumi.Output.concat("arn:aws:kms:", config.region, ":", args.pipeline_account_id, ":key/*"),
+                            ["kms:Decrypt"],
+                            ["s3"],
+                            config.region,
+                        ),
+                        # The pipeline key's id is not known here; the bucket it encrypts is.
+                        "Condition": {
+                            "StringEquals": {
+                                "kms:ViaService": f"s3.{config.region}.amazonaws.com",
+                                "kms:EncryptionContext:aws:s3:arn": pulumi.Output.concat(
+                                    "arn:aws:s3:::", args.payload_bucket_name
+                                ),
+                            }
+                        },
+                    },
                 ]
             ),
             opts=child,

@@ -131,6 +131,11 @@ class PipelineTrust:
 
     account_id: str
     role_name: str
+    stack: str
+
+    @property
+    def prefix(self) -> str:
+        return f"changetrail-{self.stack}"
 
 
 @dataclass(frozen=True)
@@ -422,12 +427,9 @@ def parse_lambdas(raw: Any) -> LambdaConfig:
 
 def parse_pipeline(raw: Any) -> PipelineTrust:
     s = _Section("pipeline", raw, {"accountId", "stack"})
-    return PipelineTrust(
-        account_id=s.required("accountId", ACCOUNT_ID, "give the 12-digit id of the account that runs the pipeline"),
-        role_name=workflow_role_name(
-            s.required("stack", re.compile(r"^[\w.-]{1,40}$"), "give the pipeline's stack name, e.g. dev")
-        ),
-    )
+    account_id = s.required("accountId", ACCOUNT_ID, "give the 12-digit id of the account that runs the pipeline")
+    stack = s.required("stack", re.compile(r"^[\w.-]{1,40}$"), "give the pipeline's stack name, e.g. dev")
+    return PipelineTrust(account_id=account_id, role_name=workflow_role_name(stack), stack=stack)
 
 
 def pulumi_reader(namespace: str = NAMESPACE) -> Callable[[str], Any]:

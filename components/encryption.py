@@ -39,7 +39,12 @@ LOGS_ACTIONS = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateD
 DELETION_WINDOW_DAYS = 30
 
 
-def key_policy(account_id: pulumi.Input[str], region: str, log_group_patterns: Sequence[str] = ()) -> pulumi.Output[str]:
+def key_policy(
+    account_id: pulumi.Input[str],
+    region: str,
+    log_group_patterns: Sequence[str] = (),
+    s3_decrypters: Sequence[pulumi.Input[str]] = (),
+) -> pulumi.Output[str]:
     root = pulumi.Output.concat("arn:aws:iam::", account_id, ":root")
     statements: list[dict[str, Any]] = [
         # Without an account statement a key can become unmanageable; this one names actions, not kms:*.
@@ -70,6 +75,18 @@ def key_policy(account_id: pulumi.Input[str], region: str, log_group_patterns: S
                 },
             }
         )
+    if s3_decrypters:
+        # Another account's role: its own IAM policy is not enough, the key policy must name it.
+        statements.append(
+            {
+                "Sid": "ArchiveWriterDecryptsArchiveBodies",
+                "Effect": "Allow",
+                "Principal": {"AWS": list(s3_decrypters)},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+            }
+        )
     return policy_document(statements)
 
 
@@ -89,6 +106,8 @@ class StackKeyArgs:
     region: str
     log_group_patterns: tuple[str, ...] = field(default_factory=tuple)
     """Log groups (``*`` allowed) CloudWatch Logs may encrypt with this key."""
+    s3_decrypters: tuple[pulumi.Input[str], ...] = field(default_factory=tuple)
+    """Roles of other accounts that may decrypt objects through S3 (the archive writer)."""
 
 
 class StackKey(pulumi.ComponentResource):
@@ -102,7 +121,7 @@ class StackKey(pulumi.ComponentResource):
             description=args.description,
             enable_key_rotation=True,
             deletion_window_in_days=DELETION_WINDOW_DAYS,
-            policy=key_policy(args.account_id, args.region, args.log_group_patterns),
+            policy=key_policy(args.account_id, args.region, args.log_group_patterns, args.s3_decrypters),
             opts=child,
         )
         aws.kms.Alias(f"{name}-alias", name=f"alias/{args.alias}", target_key_id=key.key_id, opts=child)

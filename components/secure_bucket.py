@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -18,6 +19,8 @@ class SecureBucketArgs:
     lifecycle_rules: list[aws.s3.BucketLifecycleConfigurationRuleArgs] = field(default_factory=list)
     """Lifecycle rules; empty means none."""
     versioned: bool = True
+    policy_statements: list[dict[str, Any]] = field(default_factory=list)
+    """Grants beside the TLS-only statement (e.g. another account's role)."""
     force_destroy: bool = False
 
 
@@ -74,7 +77,10 @@ class SecureBucket(pulumi.ComponentResource):
             f"{name}-policy",
             bucket=self.bucket.id,
             policy=policy_document(
-                [deny_insecure_transport([self.bucket.arn, pulumi.Output.concat(self.bucket.arn, "/*")], action="s3:*")]
+                [
+                    deny_insecure_transport([self.bucket.arn, pulumi.Output.concat(self.bucket.arn, "/*")], action="s3:*"),
+                    *args.policy_statements,
+                ]
             ),
             opts=after_bucket,
         )

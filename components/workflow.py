@@ -16,6 +16,8 @@ from components.queues import dead_letter_queue
 from components.secure_bucket import SecureBucket, SecureBucketArgs, expire_after
 
 PAYLOAD_PREFIX = "payloads/"
+ARCHIVE_BODY_PREFIX = f"{PAYLOAD_PREFIX}archive/"
+"""Archive bodies over the state limit; the archive account's writer role may read only these."""
 # Step Functions needs these to deliver Express execution logs to CloudWatch Logs; the actions
 # support no resource-level permissions (AWS documents Resource "*").
 LOG_DELIVERY_ACTIONS = [
@@ -29,6 +31,11 @@ LOG_DELIVERY_ACTIONS = [
     "logs:DescribeLogGroups",
 ]
 TRACE_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
+
+
+def payload_bucket_name(prefix: str, account_id: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Fixed, so the archive target can let its writer role read archive bodies from it."""
+    return pulumi.Output.concat(prefix, "-payloads-", account_id)
 
 
 @dataclass(frozen=True)
@@ -62,11 +69,23 @@ class Workflow(pulumi.ComponentResource):
         payloads = SecureBucket(
             f"{name}-payloads",
             SecureBucketArgs(
-                bucket_name=pulumi.Output.concat(s.prefix, "-payloads-", args.account_id),
+                bucket_name=payload_bucket_name(s.prefix, args.account_id),
                 kms_key_arn=args.kms_key_arn,
                 # Claim checks must outlive the DLQ messages that point at them, or redrive breaks.
                 lifecycle_rules=[expire_after("expire-claim-checks", s.workflow.dlq_retention_days + 1, PAYLOAD_PREFIX)],
                 versioned=False,
+                # The Archive state copies large bodies as the archive account's writer role.
+                policy_statements=[
+                    {
+                        "Sid": "ArchiveWriterReadsArchiveBodies",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": args.archive_role_arn},
+                        "Action": "s3:GetObject",
+                        "Resource": pulumi.Output.concat(
+                            "arn:aws:s3:::", payload_bucket_name(s.prefix, args.account_id), "/", ARCHIVE_BODY_PREFIX, "*"
+                        ),
+                    }
+                ],
             ),
             opts=child,
         )
@@ -89,8 +108,9 @@ class Workflow(pulumi.ComponentResource):
                 description="changetrail Decode state: stream records -> validated changes",
                 environment={"SOURCE_KEY_NAMES": key_names},
                 statements=[
-                    allow("ReadClaimChecks", ["s3:GetObject"], [payload_objects]),
-                    use_key("DecryptClaimChecks", args.kms_key_arn, ["kms:Decrypt"], ["s3"], s.region),
+                    # Records by claim check decode to changes passed on the same way.
+                    allow("ReadAndWriteClaimChecks", ["s3:GetObject", "s3:PutObject"], [payload_objects]),
+                    use_key("UseClaimCheckKey", args.kms_key_arn, ["kms:Decrypt", "kms:GenerateDataKey"], ["s3"], s.region),
                 ],
                 **common,
             ),
@@ -108,7 +128,17 @@ class Workflow(pulumi.ComponentResource):
                     "NOTIFY_EVENT_NAMES": ",".join(s.notifications.event_names),
                     "REDACT_ATTRIBUTES": ",".join(s.redaction.attributes),
                     "REDACT_IN_ARCHIVE": "false" if s.redaction.keep_in_archive else "true",
+                    "PAYLOAD_BUCKET": payloads.name,
                 },
+                statements=[
+                    allow("ReadChangeClaimChecks", ["s3:GetObject"], [payload_objects]),
+                    allow(
+                        "WriteArchiveBodies",
+                        ["s3:PutObject"],
+                        [pulumi.Output.concat(payloads.arn, "/", ARCHIVE_BODY_PREFIX, "*")],
+                    ),
+                    use_key("UseClaimCheckKey", args.kms_key_arn, ["kms:Decrypt", "kms:GenerateDataKey"], ["s3"], s.region),
+                ],
                 **common,
             ),
             opts=child,
@@ -154,6 +184,7 @@ class Workflow(pulumi.ComponentResource):
             ArchiveRoleArn=args.archive_role_arn,
             ArchiveBucketName=args.archive_bucket_name,
             ArchiveAccountId=s.archive.account_id,
+            PipelineAccountId=args.account_id,
             TopicArn=args.topic_arn,
             DeadLetterQueueUrl=dlq.url,
         ).apply(statemachine.render)

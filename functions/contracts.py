@@ -67,8 +67,11 @@ class Change(TypedDict):
 
 
 class DecodeOutput(TypedDict):
+    """Changes inline, or by claim check when the records came by claim check."""
+
     batch: BatchCoordinates
-    changes: list[Change]
+    changes: NotRequired[list[Change]]
+    changesRef: NotRequired[S3Location]
 
 
 class SnsAttribute(TypedDict):
@@ -82,8 +85,11 @@ class Notification(TypedDict):
 
 
 class ArchiveObject(TypedDict):
+    """The body inline, or by claim check when the Diff output would pass the state limit."""
+
     key: str
-    body: str
+    body: NotRequired[str]
+    bodyRef: NotRequired[S3Location]
 
 
 class Summary(TypedDict):

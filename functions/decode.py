@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 from datetime import UTC, datetime
 from decimal import Decimal, DecimalException
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import Binary, TypeDeserializer
 
-from functions.contracts import Change, DecodeOutput, ExecutionInput, batch_id
+from functions import claims
+from functions.contracts import Change, DecodeOutput, ExecutionInput, S3Location, batch_id
 from functions.exceptions import (
     MalformedExecutionInputError,
     MalformedStreamRecordError,
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
 
 logger = Logger(service="changetrail-decode")
 _deserializer = TypeDeserializer()
-_s3 = None
 EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE")
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 
@@ -174,11 +172,15 @@ def decode_input(execution_input: ExecutionInput, key_names: list[str], load_ref
     return {"batch": batch, "changes": changes}
 
 
-def _load_from_s3(ref: dict[str, str]) -> list[dict[str, Any]]:
-    global _s3
-    _s3 = _s3 or boto3.client("s3")
-    body = _s3.get_object(Bucket=ref["bucket"], Key=ref["key"])["Body"].read()
-    return json.loads(body)["records"]
+def _load_records(ref: S3Location) -> list[dict[str, Any]]:
+    return claims.get_json(ref)["records"]
+
+
+def pass_on_by_reference(output: DecodeOutput, records_ref: S3Location) -> DecodeOutput:
+    """Records that came by claim check decode to changes as large: they go on the same way."""
+    key = f"{claims.PREFIX}{batch_id(output['batch'])}.changes.json"
+    ref = claims.put_json(records_ref["bucket"], key, {"changes": output["changes"]})
+    return {"batch": output["batch"], "changesRef": ref}
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -186,7 +188,7 @@ def handler(event: ExecutionInput, context: Any) -> DecodeOutput:
     key_names = [name for name in os.environ.get("SOURCE_KEY_NAMES", "").split(",") if name]
     if isinstance(event, dict) and isinstance(event.get("batch"), dict) and "lastSequenceNumber" in event["batch"]:
         logger.set_correlation_id(batch_id(event["batch"]))
-    output = decode_input(event, key_names, _load_from_s3)
+    output = decode_input(event, key_names, _load_records)
     event_ids = [change["eventId"] for change in output["changes"]]
     logger.info("decoded", extra={"changes": len(event_ids), "batch": output["batch"], "eventIds": event_ids})
-    return output
+    return pass_on_by_reference(output, event["recordsRef"]) if "recordsRef" in event else output

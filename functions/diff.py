@@ -16,16 +16,21 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from functions.contracts import DiffOutput, Notification, batch_id
+from functions import claims
+from functions.contracts import DiffOutput, Notification, S3Location, batch_id
 from functions.decode import decode_value
 from functions.exceptions import PayloadTooLargeError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from functions.contracts import Change, DecodeOutput, DynamoItem, DynamoJson
 
 logger = Logger(service="changetrail-diff")
 AUDIT_ID_NAMESPACE = uuid.UUID("6f0c5b8e-2f4a-5d7e-9a51-3c7d2b1e8f40")
 STATE_PAYLOAD_LIMIT = 256 * 1024
+STATE_BUDGET = 240 * 1024
+"""What the Diff output may use of the state limit: the rest is room for what a Catch adds."""
 NOTIFY_MODES = ("change", "batch", "off")
 
 
@@ -36,6 +41,8 @@ class DiffSettings:
     notify_event_names: frozenset[str] = frozenset({"INSERT", "MODIFY", "REMOVE"})
     redact: frozenset[str] = frozenset()
     redact_in_archive: bool = True
+    payload_bucket: str = ""
+    """Where archive bodies too large for the state go by claim check."""
 
     @classmethod
     def from_environment(cls) -> DiffSettings:
@@ -46,6 +53,7 @@ class DiffSettings:
             notify_event_names=frozenset(name for name in names.split(",") if name),
             redact=frozenset(name for name in os.environ.get("REDACT_ATTRIBUTES", "").split(",") if name),
             redact_in_archive=os.environ.get("REDACT_IN_ARCHIVE", "true") == "true",
+            payload_bucket=os.environ.get("PAYLOAD_BUCKET", ""),
         )
 
 
@@ -212,18 +220,67 @@ def diff_changes(decoded: DecodeOutput, settings: DiffSettings) -> DiffOutput:
     }
 
 
+def json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
 def ensure_fits(output: Any, limit: int = STATE_PAYLOAD_LIMIT) -> None:
     """Fail loudly (into the DLQ, input kept) rather than let Step Functions truncate or reject."""
-    size = len(json.dumps(output, separators=(",", ":"), ensure_ascii=False).encode())
+    size = json_size(output)
     if size > limit:
         raise PayloadTooLargeError(f"state output is {size} bytes, over the {limit}-byte Step Functions limit")
+
+
+def fit_state_limit(output: DiffOutput, store_body: Callable[[str], S3Location], limit: int = STATE_BUDGET) -> DiffOutput:
+    """Keep the output under the state limit without losing a byte.
+
+    First the archive body goes by claim check (the Archive state copies it); then, largest
+    first, audit rows leave their values to the archive line of the same change, which holds
+    both whole images. Only an output still too large after that (thousands of rows) fails.
+    """
+    size = json_size(output)
+    if size <= limit:
+        return output
+    archive = output["archive"]
+    fitted: DiffOutput = {**output, "archive": {"key": archive["key"], "bodyRef": store_body(archive["body"])}}
+    size = json_size(fitted)
+    rows = [dict(row) for row in output["auditRows"]]
+    for row in sorted(rows, key=_values_size, reverse=True):
+        if size <= limit or not _values_size(row):
+            break
+        before = json_size(row)
+        _leave_values_to_archive(row, archive["key"])
+        size -= before - json_size(row)
+    fitted["auditRows"] = rows
+    ensure_fits(fitted, limit)
+    return fitted
+
+
+def _values_size(row: DynamoItem) -> int:
+    return sum(json_size(row[name]) for name in VALUE_ATTRIBUTES if name in row)
+
+
+VALUE_ATTRIBUTES = ("oldValue", "newValue")
+
+
+def _leave_values_to_archive(row: DynamoItem, key: str) -> None:
+    moved = [name for name in VALUE_ATTRIBUTES if row.pop(name, None) is not None]
+    row["valuesInArchive"] = {"M": {"archiveKey": {"S": key}, "attributes": {"SS": moved}}}
+
+
+def load_changes(event: DecodeOutput) -> DecodeOutput:
+    if "changes" in event:
+        return event
+    return {"batch": event["batch"], "changes": claims.get_json(event["changesRef"])["changes"]}
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: DecodeOutput, context: Any) -> DiffOutput:
     logger.set_correlation_id(batch_id(event["batch"]))
-    event_ids = [change["eventId"] for change in event["changes"]]
-    output = diff_changes(event, DiffSettings.from_environment())
+    decoded = load_changes(event)
+    settings = DiffSettings.from_environment()
+    body_key = f"{claims.ARCHIVE_BODY_PREFIX}{batch_id(event['batch'])}.jsonl"
+    output = fit_state_limit(diff_changes(decoded, settings), lambda body: claims.put(settings.payload_bucket, body_key, body))
+    event_ids = [change["eventId"] for change in decoded["changes"]]
     logger.info("diffed", extra={"summary": output["summary"], "eventIds": event_ids})
-    ensure_fits(output)
     return output

@@ -156,7 +156,7 @@ def start_chunks(records: list[dict[str, Any]], settings: TriggerSettings, sfn: 
 
 
 def event_ids(records: list[dict[str, Any]]) -> list[str]:
-    return [record.get("eventID", "") for record in records]
+    return [record.get("eventID", "") if isinstance(record, dict) else "" for record in records]
 
 
 @metrics.log_metrics

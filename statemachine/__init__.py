@@ -14,6 +14,7 @@ SUBSTITUTIONS = (
     "ArchiveRoleArn",
     "ArchiveBucketName",
     "ArchiveAccountId",
+    "PipelineAccountId",
     "TopicArn",
     "DeadLetterQueueUrl",
 )

@@ -1,9 +1,17 @@
-"""Evaluate bucket-policy conditions the way S3 does, for the requests the embedded AWS makes.
+"""Evaluate bucket policies the way S3 does, for the requests the embedded AWS makes.
 
 moto treats a condition operator it does not know (``Bool``) as met and a condition that is not
 met as a deny, so the standard TLS-only statement (``Deny`` when ``aws:SecureTransport`` is
 ``false``) would deny every request. boto3 always calls over TLS; here a statement applies only
 when its conditions hold for that request context, and moto's own evaluation does the rest.
+
+Cross-account access: with ``MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS=false`` moto refuses every other
+account, even one the bucket policy grants. Here a bucket is reachable from another account when
+its policy allows a principal of that account (the Archive state's copy from the payload bucket);
+which actions it allows is not evaluated on that path.
+
+Conditional copies: S3 honours ``If-None-Match: *`` on CopyObject (the archive copy relies on it
+to never write an object twice); moto checks it only on PutObject, so it is checked here too.
 """
 
 from __future__ import annotations
@@ -12,10 +20,14 @@ import json
 from typing import Any
 
 from moto.iam.access_control import IAMPolicy, PermissionResult
-from moto.s3.models import FakeBucket
+from moto.s3.exceptions import AccessDeniedByLock, PreconditionFailed
+from moto.s3.models import FakeBucket, S3Backend, s3_backends
+from moto.s3.responses import S3Response
 
 REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
 _original = FakeBucket.get_permission
+_original_get_bucket = S3Backend.get_bucket
+_original_copy_object = S3Response.copy_object
 
 
 def _holds(operator: str, key: str, expected: Any) -> bool:
@@ -48,9 +60,45 @@ def get_permission(bucket: FakeBucket, action: str, resource: str) -> Permission
     return IAMPolicy(json.dumps({**document, "Statement": applicable})).is_action_permitted(action, resource)
 
 
+def grants_account(bucket: FakeBucket, account: str) -> bool:
+    """Whether an Allow statement of the bucket's policy names a principal of ``account``."""
+    if bucket.policy is None:
+        return False
+    statements = json.loads(bucket.policy).get("Statement", [])
+    for statement in [statements] if isinstance(statements, dict) else statements:
+        principals = (statement.get("Principal") or {}).get("AWS", []) if statement.get("Effect") == "Allow" else []
+        for principal in [principals] if isinstance(principals, str) else principals:
+            if principal == account or str(principal).startswith(f"arn:aws:iam::{account}:"):
+                return True
+    return False
+
+
+def get_bucket(backend: S3Backend, bucket_name: str) -> FakeBucket:
+    try:
+        return _original_get_bucket(backend, bucket_name)
+    except AccessDeniedByLock:
+        partition, owner = s3_backends.bucket_accounts[bucket_name]
+        bucket = s3_backends[owner][partition].buckets[bucket_name]
+        if grants_account(bucket, backend.account_id):
+            return bucket
+        raise
+
+
+def copy_object(response: S3Response) -> Any:
+    if response.headers.get("If-None-Match") == "*":
+        key_name = response.parse_key_name()
+        if response.backend.get_object(response.bucket_name, key_name) is not None:
+            raise PreconditionFailed("If-None-Match")
+    return _original_copy_object(response)
+
+
 def install() -> None:
+    S3Response.copy_object = copy_object  # type: ignore[method-assign]
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+    S3Backend.get_bucket = get_bucket  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
+    S3Response.copy_object = _original_copy_object  # type: ignore[method-assign]
     FakeBucket.get_permission = _original  # type: ignore[method-assign]
+    S3Backend.get_bucket = _original_get_bucket  # type: ignore[method-assign]

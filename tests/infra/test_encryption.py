@@ -47,7 +47,12 @@ def test_each_key_rotates_has_a_deletion_window_an_alias_and_lives_in_its_accoun
 
 def test_the_stack_key_policy_delegates_to_this_account_and_lets_logs_encrypt_only_this_stacks_groups(dev):
     statements = key_statements(dev, "encryption-key")
-    assert set(statements) == {"AccountAdministersKey", "IamPoliciesGrantUse", "CloudWatchLogsEncryptsStackLogGroups"}
+    assert set(statements) == {
+        "AccountAdministersKey",
+        "IamPoliciesGrantUse",
+        "CloudWatchLogsEncryptsStackLogGroups",
+        "ArchiveWriterDecryptsArchiveBodies",
+    }
     root = {"AWS": f"arn:aws:iam::{PIPELINE_ACCOUNT}:root"}
     assert statements["AccountAdministersKey"]["Principal"] == root
     assert statements["AccountAdministersKey"]["Action"] == ADMINISTER_ACTIONS
@@ -66,12 +71,19 @@ def test_the_stack_key_policy_delegates_to_this_account_and_lets_logs_encrypt_on
     )
 
 
-def test_no_key_policy_grants_kms_star_or_any_other_account(dev):
+def test_the_archive_writer_may_only_decrypt_through_s3_from_the_other_account(dev):
+    statement = key_statements(dev, "encryption-key")["ArchiveWriterDecryptsArchiveBodies"]
+    assert statement["Principal"] == {"AWS": [dev.named("archive-writer-role").outputs["arn"]]}
+    assert statement["Action"] == "kms:Decrypt"
+    assert statement["Condition"] == {"StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}}
+
+
+def test_no_key_policy_grants_kms_star_or_any_other_account_beyond_the_archive_writer(dev):
     for name in ("encryption-key", "archive-encryption-key", "monitoring-key"):
         account = ARCHIVE_ACCOUNT if name.startswith("archive") else PIPELINE_ACCOUNT
         for sid, statement in key_statements(dev, name).items():
             principal = statement["Principal"]
-            if "AWS" in principal:
+            if "AWS" in principal and sid != "ArchiveWriterDecryptsArchiveBodies":
                 assert principal["AWS"] == f"arn:aws:iam::{account}:root", (name, sid)
             if name != "monitoring-key":
                 assert "kms:*" not in statement["Action"], (name, sid)

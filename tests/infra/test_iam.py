@@ -50,6 +50,7 @@ def allow_list(variant: str, program: Run) -> dict[str, dict[str, set[str]]]:
     traced = variant != "untraced"
     prefix = "changes/v1" if variant == "archive prefix" else "ddb-changes"
     payload_objects = arn(program, "workflow-payloads-bucket") + "/payloads/*"
+    archive_bodies = arn(program, "workflow-payloads-bucket") + "/payloads/archive/*"
     stream = arn(program, "source-table", "streamArn")
     stack_key = arn(program, "encryption-key")
     use_stack_key = {"kms:Decrypt": {stack_key}, "kms:GenerateDataKey": {stack_key}}
@@ -73,8 +74,13 @@ def allow_list(variant: str, program: Run) -> dict[str, dict[str, set[str]]]:
                 **use_stack_key,
             },
         ),
-        "workflow-decode-role": function("workflow-decode", **{"s3:GetObject": {payload_objects}, "kms:Decrypt": {stack_key}}),
-        "workflow-diff-role": function("workflow-diff"),
+        "workflow-decode-role": function(
+            "workflow-decode", **{"s3:GetObject": {payload_objects}, "s3:PutObject": {payload_objects}, **use_stack_key}
+        ),
+        "workflow-diff-role": function(
+            "workflow-diff",
+            **{"s3:GetObject": {payload_objects}, "s3:PutObject": {archive_bodies}, **use_stack_key},
+        ),
         "workflow-role": {
             "lambda:InvokeFunction": {arn(program, "workflow-decode-function"), arn(program, "workflow-diff-function")},
             "dynamodb:PutItem": {arn(program, "audit-table")},
@@ -91,7 +97,12 @@ def allow_list(variant: str, program: Run) -> dict[str, dict[str, set[str]]]:
     else:
         bucket = arn(program, "archive-archive-bucket")
         archive_key = arn(program, "archive-encryption-key")
-        expected["archive-writer-role"] = {"s3:PutObject": {f"{bucket}/{prefix}/*"}, "kms:GenerateDataKey": {archive_key}}
+        expected["archive-writer-role"] = {
+            "s3:PutObject": {f"{bucket}/{prefix}/*"},
+            "kms:GenerateDataKey": {archive_key},
+            "s3:GetObject": {archive_bodies},
+            "kms:Decrypt": {f"arn:aws:kms:us-east-1:{PIPELINE_ACCOUNT}:key/*"},
+        }
         expected["archive-reader-role"] = {
             "s3:GetObject": {f"{bucket}/{prefix}/*"},
             "s3:ListBucket": {bucket},
@@ -160,6 +171,7 @@ def is_key_use(statement: dict[str, Any]) -> bool:
 KEY_USE_SERVICES = {
     "trigger-producer-role": {"dynamodb", "s3", "sqs"},
     "workflow-decode-role": {"s3"},
+    "workflow-diff-role": {"s3"},
     "workflow-role": {"dynamodb", "sns", "sqs"},
     "archive-writer-role": {"s3"},
     "archive-reader-role": {"s3"},
@@ -171,9 +183,14 @@ def test_keys_are_used_only_through_the_services_that_need_them(dev):
     for role, statements in dev.role_policies().items():
         for statement in filter(is_key_use, statements):
             assert set(statement["Condition"]) == {"StringEquals"}, role
-            (via,) = statement["Condition"]["StringEquals"].values()
-            assert set(statement["Condition"]["StringEquals"]) == {"kms:ViaService"}, role
-            seen[role] = {service.split(".")[0] for service in via}
+            conditions = statement["Condition"]["StringEquals"]
+            via = as_list(conditions.pop("kms:ViaService"))
+            if role == "archive-writer-role" and statement["Resource"] != [arn(dev, "archive-encryption-key")]:
+                # Another account's key, by wildcard: pinned to the one bucket it encrypts.
+                assert conditions == {"kms:EncryptionContext:aws:s3:arn": arn(dev, "workflow-payloads-bucket")}, role
+            else:
+                assert conditions == {}, role
+            seen.setdefault(role, set()).update(service.split(".")[0] for service in via)
             assert all(service.endswith(".us-east-1.amazonaws.com") for service in via), role
     assert seen == KEY_USE_SERVICES
 

@@ -20,6 +20,8 @@ from functions.diff import (
     changed_attributes,
     diff_changes,
     ensure_fits,
+    fit_state_limit,
+    json_size,
 )
 from functions.exceptions import PayloadTooLargeError
 from tests.unit.conftest import KEY_NAMES, STREAM_ARN
@@ -439,3 +441,74 @@ def test_given_a_diff_output_over_the_limit_when_checked_then_payload_too_large(
 
     with pytest.raises(PayloadTooLargeError):
         ensure_fits(output)
+
+
+# ---------------------------------------------------------------- fitting the state limit
+
+
+class BodyStore:
+    """Stands in for the payload bucket: remembers each stored body."""
+
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    def __call__(self, body: str) -> dict[str, str]:
+        self.bodies.append(body)
+        return {"bucket": "payloads", "key": f"payloads/archive/{len(self.bodies)}.jsonl"}
+
+
+def big_modify(make_change, sizes: dict[str, int]) -> dict:
+    old = {**SEED_ITEM, **{name: {"S": "o" * size} for name, size in sizes.items()}}
+    new = {**SEED_ITEM, **{name: {"S": "n" * size} for name, size in sizes.items()}}
+    return make_change("MODIFY", old=old, new=new)
+
+
+def test_given_an_output_within_the_budget_when_fitted_then_it_is_returned_as_it_is(recorded_changes, make_decoded):
+    output = diff_changes(make_decoded(recorded_changes), DiffSettings())
+    store = BodyStore()
+
+    assert fit_state_limit(output, store) is output
+    assert store.bodies == []
+
+
+def test_given_a_large_body_when_fitted_then_only_the_body_goes_by_claim_check(make_change, make_decoded):
+    change = big_modify(make_change, {"a": 70_000})  # rows ~140 KB, body ~140 KB
+    output = diff_changes(make_decoded([change]), DiffSettings())
+    store = BodyStore()
+
+    fitted = fit_state_limit(output, store)
+
+    assert store.bodies == [output["archive"]["body"]]
+    assert fitted["archive"] == {
+        "key": output["archive"]["key"],
+        "bodyRef": {"bucket": "payloads", "key": "payloads/archive/1.jsonl"},
+    }
+    assert fitted["auditRows"] == output["auditRows"]
+    assert json_size(fitted) <= 240 * 1024
+
+
+def test_given_large_values_when_fitted_then_the_largest_rows_leave_their_values_to_the_archive(make_change, make_decoded):
+    change = big_modify(make_change, {"big": 100_000, "mid": 30_000, "small": 10})
+    output = diff_changes(make_decoded([change]), DiffSettings())
+
+    fitted = fit_state_limit(output, BodyStore())
+
+    rows = {row["updatedAttribute"]["S"]: row for row in fitted["auditRows"]}
+    assert "oldValue" not in rows["big"] and "newValue" not in rows["big"]
+    assert rows["big"]["valuesInArchive"]["M"] == {
+        "archiveKey": {"S": output["archive"]["key"]},
+        "attributes": {"SS": ["oldValue", "newValue"]},
+    }
+    assert rows["mid"]["newValue"] == {"S": "n" * 30_000}, "moved no more than needed"
+    assert rows["small"]["oldValue"] == {"S": "o" * 10}
+    assert [row["id"] for row in fitted["auditRows"]] == [row["id"] for row in output["auditRows"]]
+    assert json_size(fitted) <= 240 * 1024
+    assert "newValue" in output["auditRows"][0] or "oldValue" in output["auditRows"][0], "the input is not modified"
+
+
+def test_given_too_many_rows_even_without_values_when_fitted_then_payload_too_large(make_change, make_decoded):
+    change = big_modify(make_change, {f"attribute-{n:04d}": 300 for n in range(1200)})
+    output = diff_changes(make_decoded([change]), DiffSettings())
+
+    with pytest.raises(PayloadTooLargeError):
+        fit_state_limit(output, BodyStore())

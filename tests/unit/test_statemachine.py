@@ -96,12 +96,12 @@ def test_given_every_task_when_inspected_then_it_retries_with_backoff_and_jitter
 def test_given_every_top_level_task_or_map_when_it_fails_then_a_pass_names_it_and_sends_to_the_dlq(states):
     workers = [name for name, state in states.items() if state["Type"] in ("Task", "Map") and name != DLQ]
 
-    assert workers == ["Decode", "Diff", "WriteAudit", "Archive", "Notify"]
+    assert workers == ["Decode", "Diff", "WriteAudit", "Archive", "ArchiveByCopy", "Notify"]
     for name in workers:
         recorder = states[failure_pass(states, name)]
         assert recorder["Type"] == "Pass", name
         assert recorder["ResultPath"] == "$.failedState", name
-        assert recorder["Result"] == name
+        assert recorder["Result"] == name.removesuffix("ByCopy"), "one name per step for the DLQ and redrive"
         assert recorder["Next"] == DLQ, name
 
 
@@ -125,14 +125,27 @@ def test_given_the_end_of_the_failure_path_when_inspected_then_it_is_a_fail_stat
     assert states["Failed"] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
 
 
-def test_given_the_archive_write_when_inspected_then_it_runs_as_the_target_role_and_never_overwrites(states):
-    archive = states["Archive"]
+@pytest.mark.parametrize("name", ["Archive", "ArchiveByCopy"])
+def test_given_the_archive_write_when_inspected_then_it_runs_as_the_target_role_and_never_overwrites(states, name):
+    archive = states[name]
 
     assert archive["Credentials"]["RoleArn"] == "${ArchiveRoleArn}"
     assert archive["Parameters"]["IfNoneMatch"] == "*"
+    assert archive["Parameters"]["ExpectedBucketOwner"] == "${ArchiveAccountId}"
     choice = states[archive["Catch"][0]["Next"]]
     assert choice["Type"] == "Choice"
     assert [c["Next"] for c in choice["Choices"]] == ["Notify"], "only an already-written object may skip the DLQ"
+    assert archive["Next"] == "Notify"
+
+
+def test_given_a_body_left_in_the_payload_bucket_when_archiving_then_it_is_copied_from_the_pipeline_account(states):
+    choice = states[states["WriteAudit"]["Next"]]
+    assert choice["Type"] == "Choice" and choice["Default"] == "Archive"
+    (by_reference,) = choice["Choices"]
+    assert by_reference == {"Variable": "$.archive.bodyRef", "IsPresent": True, "Next": "ArchiveByCopy"}
+    copy = states["ArchiveByCopy"]["Parameters"]
+    assert copy["CopySource.$"] == "States.Format('{}/{}', $.archive.bodyRef.bucket, $.archive.bodyRef.key)"
+    assert copy["ExpectedSourceBucketOwner"] == "${PipelineAccountId}"
 
 
 def test_given_the_audit_write_when_inspected_then_a_row_already_written_is_left_alone(states):

@@ -1,0 +1,37 @@
+"""Claim checks: state data too big for Step Functions (256 KB) travels through the payload bucket.
+
+Everything lives under ``payloads/`` (one lifecycle rule expires it after the DLQ's retention);
+archive bodies under ``payloads/archive/``, the only prefix the archive account's role may read.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from functions.contracts import S3Location
+
+PREFIX = "payloads/"
+ARCHIVE_BODY_PREFIX = f"{PREFIX}archive/"
+_s3: Any = None
+
+
+def _client() -> Any:
+    global _s3
+    _s3 = _s3 or boto3.client("s3")
+    return _s3
+
+
+def put(bucket: str, key: str, body: str) -> S3Location:
+    _client().put_object(Bucket=bucket, Key=key, Body=body.encode())
+    return {"bucket": bucket, "key": key}
+
+
+def put_json(bucket: str, key: str, document: Any) -> S3Location:
+    return put(bucket, key, json.dumps(document, separators=(",", ":"), ensure_ascii=False))
+
+
+def get_json(ref: S3Location) -> Any:
+    return json.loads(_client().get_object(Bucket=ref["bucket"], Key=ref["key"])["Body"].read())
