@@ -8,6 +8,9 @@ executions itself. Two kinds of message:
 - the event source mapping's on-failure messages: only stream coordinates, so the records are read
   back from the stream while it retains them and started like the trigger would.
 
+Dead letters the DLQ could not take (SQS unavailable) were written to the payload bucket instead
+(``payloads/dead-letters/``); they are read and redriven the same way, and deleted the same way.
+
 A message is deleted only after its new execution started (with ``wait``: only after it finished,
 and then a failure has already sent its own, newer dead letter). Everything downstream is
 idempotent (deterministic audit ids, conditional writes, deterministic archive keys), so running
@@ -26,7 +29,7 @@ from typing import Any
 
 from changetrail.executions import ExecutionSource, NoSuchExecutionError, execution_name_of
 from changetrail.streams import LostToRetentionError, read_range
-from functions import trigger
+from functions import claims, trigger
 
 DEFAULT_MAX_ATTEMPTS = 5
 SCAN_VISIBILITY_SECONDS = 120
@@ -34,10 +37,12 @@ SCAN_VISIBILITY_SECONDS = 120
 
 @dataclass
 class DeadLetter:
-    """One DLQ message, classified."""
+    """One DLQ message (or fallback object), classified."""
 
     queue_url: str
+    """The queue it came from, or ``s3://<bucket>`` for a fallback object."""
     receipt: str
+    """The receipt handle, or the fallback object's key."""
     message_id: str
     body: dict[str, Any]
     kind: str  # "execution" | "stream" | "unknown"
@@ -51,6 +56,10 @@ class DeadLetter:
     @property
     def failed_state(self) -> str:
         return {"stream": "(event source mapping)", "unknown": "?"}.get(self.kind) or self.body.get("failedState", "?")
+
+    @property
+    def in_bucket(self) -> bool:
+        return self.queue_url.startswith("s3://")
 
     @property
     def attempt(self) -> int:
@@ -94,9 +103,25 @@ def read_dead_letters(
             yield DeadLetter(queue_url, message["ReceiptHandle"], message["MessageId"], body, classify(body))
 
 
+def read_fallback_letters(s3: Any, bucket: str, limit: int | None = None) -> Iterator[DeadLetter]:
+    """Dead letters written to the payload bucket because the DLQ was unavailable."""
+    count = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=claims.DEAD_LETTER_PREFIX):
+        for entry in page.get("Contents", []):
+            if limit is not None and count >= limit:
+                return
+            count += 1
+            try:
+                body = json.loads(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
+            except json.JSONDecodeError:
+                body = {"raw": entry["Key"]}
+            yield DeadLetter(f"s3://{bucket}", entry["Key"], entry["Key"], body, classify(body))
+
+
 def release(sqs: Any, letter: DeadLetter) -> None:
-    """Make a message visible again now (it stays in the queue)."""
-    sqs.change_message_visibility(QueueUrl=letter.queue_url, ReceiptHandle=letter.receipt, VisibilityTimeout=0)
+    """Make a message visible again now (it stays in the queue); a fallback object simply stays."""
+    if not letter.in_bucket:
+        sqs.change_message_visibility(QueueUrl=letter.queue_url, ReceiptHandle=letter.receipt, VisibilityTimeout=0)
 
 
 def redrive_name(letter: DeadLetter, attempt: int) -> str:
@@ -166,8 +191,12 @@ class Redriver:
     def queues(self) -> list[str]:
         return [url for url in (self.outputs.get("dlq_url"), self.outputs.get("stream_failures_queue_url")) if url]
 
+    def fallback_letters(self, limit: int | None = None) -> Iterator[DeadLetter]:
+        bucket = self.outputs.get("payload_bucket_name")
+        return read_fallback_letters(self.s3, bucket, limit) if bucket else iter(())
+
     def depth(self) -> int:
-        total = 0
+        total = sum(1 for _ in self.fallback_letters())
         for url in self.queues():
             attributes = self.sqs.get_queue_attributes(
                 QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
@@ -179,11 +208,16 @@ class Redriver:
         summary, total = Summary(), self.depth()
         if settings.max_messages is not None:
             total = min(total, settings.max_messages)
-        for url in self.queues():
+        for source in [*self.queues(), None]:
             remaining = None if settings.max_messages is None else settings.max_messages - len(summary.outcomes)
             if remaining is not None and remaining <= 0:
                 break
-            for letter in read_dead_letters(self.sqs, url, remaining, settings.visibility_timeout):
+            letters = (
+                self.fallback_letters(remaining)
+                if source is None
+                else read_dead_letters(self.sqs, source, remaining, settings.visibility_timeout)
+            )
+            for letter in letters:
                 if execution_name_of(letter.body.get("executionArn", "")) in self._started:
                     release(self.sqs, letter)
                     continue
@@ -263,7 +297,10 @@ class Redriver:
             return f"{machine.replace(':stateMachine:', ':execution:')}:{name}"
 
     def _delete(self, letter: DeadLetter) -> None:
-        self.sqs.delete_message(QueueUrl=letter.queue_url, ReceiptHandle=letter.receipt)
+        if letter.in_bucket:
+            self.s3.delete_object(Bucket=letter.queue_url.removeprefix("s3://"), Key=letter.receipt)
+        else:
+            self.sqs.delete_message(QueueUrl=letter.queue_url, ReceiptHandle=letter.receipt)
 
     def _wait(self, arn: str, timeout: float) -> Any:
         if self.history is None:
@@ -282,4 +319,4 @@ class Redriver:
 
 
 def _dead_lettered(execution: Any) -> bool:
-    return any(step.name == "SendToDLQ" and step.exited and not step.error for step in execution.steps)
+    return any(step.name in ("SendToDLQ", "SendToFallback") and step.exited and not step.error for step in execution.steps)

@@ -14,10 +14,9 @@ from components.iam import allow, policy_document, service_trust
 from components.pipeline_function import PipelineFunction, PipelineFunctionArgs
 from components.queues import dead_letter_queue
 from components.secure_bucket import SecureBucket, SecureBucketArgs, expire_after
+from functions.claims import ARCHIVE_BODY_PREFIX, DEAD_LETTER_PREFIX
+from functions.claims import PREFIX as PAYLOAD_PREFIX
 
-PAYLOAD_PREFIX = "payloads/"
-ARCHIVE_BODY_PREFIX = f"{PAYLOAD_PREFIX}archive/"
-"""Archive bodies over the state limit; the archive account's writer role may read only these."""
 # Step Functions needs these to deliver Express execution logs to CloudWatch Logs; the actions
 # support no resource-level permissions (AWS documents Resource "*").
 LOG_DELIVERY_ACTIONS = [
@@ -164,12 +163,17 @@ class Workflow(pulumi.ComponentResource):
             allow("AssumeArchiveRole", ["sts:AssumeRole"], [args.archive_role_arn]),
             allow("PublishNotifications", ["sns:Publish"], [args.topic_arn]),
             allow("SendToDeadLetterQueue", ["sqs:SendMessage"], [dlq.arn]),
+            allow(
+                "WriteFallbackDeadLetters",
+                ["s3:PutObject"],
+                [pulumi.Output.concat(payloads.arn, "/", DEAD_LETTER_PREFIX, "*")],
+            ),
             # The Audit table, topic and DLQ are encrypted with the stack key.
             use_key(
                 "UseStackKeyThroughServices",
                 args.kms_key_arn,
                 ["kms:Decrypt", "kms:GenerateDataKey"],
-                ["dynamodb", "sns", "sqs"],
+                ["dynamodb", "s3", "sns", "sqs"],
                 s.region,
             ),
             allow("DeliverExecutionLogs", LOG_DELIVERY_ACTIONS, ["*"]),
@@ -187,6 +191,7 @@ class Workflow(pulumi.ComponentResource):
             PipelineAccountId=args.account_id,
             TopicArn=args.topic_arn,
             DeadLetterQueueUrl=dlq.url,
+            PayloadBucketName=payloads.name,
         ).apply(statemachine.render)
         machine = aws.sfn.StateMachine(
             f"{name}-state-machine",

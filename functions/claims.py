@@ -1,7 +1,8 @@
 """Claim checks: state data too big for Step Functions (256 KB) travels through the payload bucket.
 
-Everything lives under ``payloads/`` (one lifecycle rule expires it after the DLQ's retention);
-archive bodies under ``payloads/archive/``, the only prefix the archive account's role may read.
+Everything lives under ``payloads/`` (one lifecycle rule expires it after the DLQ's retention):
+archive bodies under ``payloads/archive/``, the only prefix the archive account's role may read,
+and dead letters the DLQ could not take under ``payloads/dead-letters/``, where redrive reads them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from functions.contracts import S3Location
 
 PREFIX = "payloads/"
 ARCHIVE_BODY_PREFIX = f"{PREFIX}archive/"
+DEAD_LETTER_PREFIX = f"{PREFIX}dead-letters/"
 _s3: Any = None
 
 

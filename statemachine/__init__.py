@@ -17,6 +17,7 @@ SUBSTITUTIONS = (
     "PipelineAccountId",
     "TopicArn",
     "DeadLetterQueueUrl",
+    "PayloadBucketName",
 )
 
 

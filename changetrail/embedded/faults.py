@@ -136,11 +136,19 @@ def dead_letter_queue_unavailable(outputs: dict[str, Any]) -> Iterator[Any]:
         yield raised
 
 
+@contextmanager
+def dead_letter_queue_down_while_audit_fails(outputs: dict[str, Any]) -> Iterator[Any]:
+    """Two faults at once: failures need a dead letter while the DLQ cannot take one."""
+    with dead_letter_queue_unavailable(outputs), audit_put_fails(*AUDIT_UNAVAILABLE)(outputs) as raised:
+        yield raised
+
+
+AUDIT_UNAVAILABLE = ("ResourceNotFoundException", "Requested resource not found")
 FAULTS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "audit table throttled": audit_put_fails(
         "ProvisionedThroughputExceededException", "Rate of requests exceeds the allowed throughput"
     ),
-    "audit table unavailable": audit_put_fails("ResourceNotFoundException", "Requested resource not found"),
+    "audit table unavailable": audit_put_fails(*AUDIT_UNAVAILABLE),
     "archive bucket denies writes": archive_denied,
     "archive role unusable": archive_role_unusable,
     "topic unavailable": topic_unavailable,
@@ -148,4 +156,5 @@ FAULTS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "diff raises": lambda outputs: function_raises(outputs, "-diff"),
     "start execution throttled": start_execution_throttled,
     "dead-letter queue unavailable": dead_letter_queue_unavailable,
+    "DLQ down while audit table fails": dead_letter_queue_down_while_audit_fails,
 }

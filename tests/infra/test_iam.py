@@ -87,6 +87,7 @@ def allow_list(variant: str, program: Run) -> dict[str, dict[str, set[str]]]:
             "sts:AssumeRole": {program.outputs["archive_role_arn"]},
             "sns:Publish": {arn(program, "notifications-topic")},
             "sqs:SendMessage": {arn(program, "workflow-dlq")},
+            "s3:PutObject": {arn(program, "workflow-payloads-bucket") + "/payloads/dead-letters/*"},
             **use_stack_key,
             **{action: {"*"} for action in LOG_DELIVERY},
             **({action: {"*"} for action in STATE_MACHINE_TRACES} if traced else {}),
@@ -172,7 +173,7 @@ KEY_USE_SERVICES = {
     "trigger-producer-role": {"dynamodb", "s3", "sqs"},
     "workflow-decode-role": {"s3"},
     "workflow-diff-role": {"s3"},
-    "workflow-role": {"dynamodb", "sns", "sqs"},
+    "workflow-role": {"dynamodb", "s3", "sns", "sqs"},
     "archive-writer-role": {"s3"},
     "archive-reader-role": {"s3"},
 }

@@ -11,6 +11,7 @@ from statemachine import DEFINITION_PATH, SUBSTITUTIONS, placeholders, render
 
 VALUES = {name: f"<{name}>" for name in SUBSTITUTIONS}
 DLQ = "SendToDLQ"
+FALLBACK = "SendToFallback"
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def test_given_every_substitution_when_rendered_then_no_placeholder_is_left_and_
         assert value in rendered, name
     assert definition["States"]["Decode"]["Parameters"]["FunctionName"] == "<DecodeFunctionArn>"
     assert definition["States"]["Archive"]["Credentials"]["RoleArn"] == "<ArchiveRoleArn>"
-    body = definition["States"][DLQ]["Parameters"]["MessageBody"]
+    body = definition["States"]["DeadLetter"]["Parameters"]
     assert body["input.$"] == "$$.Execution.Input"
 
 
@@ -94,7 +95,7 @@ def test_given_every_task_when_inspected_then_it_retries_with_backoff_and_jitter
 
 
 def test_given_every_top_level_task_or_map_when_it_fails_then_a_pass_names_it_and_sends_to_the_dlq(states):
-    workers = [name for name, state in states.items() if state["Type"] in ("Task", "Map") and name != DLQ]
+    workers = [name for name, state in states.items() if state["Type"] in ("Task", "Map") and name not in (DLQ, FALLBACK)]
 
     assert workers == ["Decode", "Diff", "WriteAudit", "Archive", "ArchiveByCopy", "Notify"]
     for name in workers:
@@ -102,23 +103,39 @@ def test_given_every_top_level_task_or_map_when_it_fails_then_a_pass_names_it_an
         assert recorder["Type"] == "Pass", name
         assert recorder["ResultPath"] == "$.failedState", name
         assert recorder["Result"] == name.removesuffix("ByCopy"), "one name per step for the DLQ and redrive"
-        assert recorder["Next"] == DLQ, name
+        assert recorder["Next"] == "DeadLetter", name
+    assert states["DeadLetter"]["Next"] == DLQ
 
 
 def test_given_the_dlq_message_when_inspected_then_it_carries_everything_redrive_needs(states):
+    letter = states["DeadLetter"]
+    body = letter["Parameters"]
     send = states[DLQ]
-    body = send["Parameters"]["MessageBody"]
 
-    assert send["Resource"] == "arn:aws:states:::sqs:sendMessage"
-    assert send["Parameters"]["QueueUrl"] == "${DeadLetterQueueUrl}"
+    assert letter["Type"] == "Pass" and letter["ResultPath"] == "$.deadLetter"
     assert body["input.$"] == "$$.Execution.Input"
     assert body["error.$"] == "$.error.Error"
     assert body["cause.$"] == "$.error.Cause"
     assert body["failedState.$"] == "$.failedState"
     assert body["executionArn.$"] == "$$.Execution.Id"
     assert "failedAt.$" in body
-    assert "Catch" not in send, "a failing DLQ write must fail the execution, not loop"
+    assert send["Resource"] == "arn:aws:states:::sqs:sendMessage"
+    assert send["Parameters"]["QueueUrl"] == "${DeadLetterQueueUrl}"
+    assert send["Parameters"]["MessageBody.$"] == "$.deadLetter"
     assert send["Next"] == "Failed"
+
+
+def test_given_the_dlq_unavailable_when_sending_fails_then_the_same_letter_goes_to_the_payload_bucket(states):
+    (catch,) = states[DLQ]["Catch"]
+    assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == FALLBACK
+    assert catch["ResultPath"] == "$.deadLetterError", "the original error stays for the Fail state"
+    fallback = states[FALLBACK]
+    assert fallback["Resource"] == "arn:aws:states:::aws-sdk:s3:putObject"
+    assert fallback["Parameters"]["Bucket"] == "${PayloadBucketName}"
+    assert fallback["Parameters"]["Key.$"] == "States.Format('payloads/dead-letters/{}.json', $$.Execution.Name)"
+    assert fallback["Parameters"]["Body.$"] == "States.JsonToString($.deadLetter)"
+    assert "Catch" not in fallback, "a failing last resort must fail the execution, not loop"
+    assert fallback["Next"] == "Failed"
 
 
 def test_given_the_end_of_the_failure_path_when_inspected_then_it_is_a_fail_state_with_the_error(states):
