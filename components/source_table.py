@@ -23,6 +23,16 @@ def check_view_type(table_name: str, view_type: str | None) -> str:
     return view_type
 
 
+def check_stream_arn(table_name: str, configured: str, latest: str | None) -> str:
+    """A stale ARN (the stream was disabled and re-enabled) would attach to a stream that no longer grows."""
+    if configured != latest:
+        raise ValueError(
+            f"changetrail:source.streamArn is {configured}, but table {table_name}'s current stream is "
+            f"{latest or 'none'}; fix: set changetrail:source.streamArn to {latest or 'the stream ARN once enabled'}"
+        )
+    return configured
+
+
 @dataclass(frozen=True)
 class SourceTableArgs:
     config: SourceConfig
@@ -61,5 +71,6 @@ class SourceTable(pulumi.ComponentResource):
             view_type = existing.stream_view_type.apply(lambda v: check_view_type(config.table_name, v))
             self.table_name = existing.name
             self.table_arn = existing.arn
-            self.stream_arn = pulumi.Output.all(view_type, pulumi.Output.from_input(config.stream_arn)).apply(lambda a: a[1])
+            stream_arn = existing.stream_arn.apply(lambda latest: check_stream_arn(config.table_name, config.stream_arn, latest))
+            self.stream_arn = pulumi.Output.all(view_type, stream_arn).apply(lambda a: a[1])
         self.register_outputs({"table_name": self.table_name, "table_arn": self.table_arn, "stream_arn": self.stream_arn})

@@ -389,6 +389,12 @@ def test_an_existing_source_table_is_attached_not_created():
     assert program.outputs["source_table_arn"].endswith(":table/Configuration")
 
 
+def test_a_stale_stream_arn_for_an_existing_table_fails_the_run_naming_the_current_one():
+    stale = EXISTING_STREAM.replace("2023-05-01", "2022-01-01")
+    with pytest.raises(ValueError, match=r"changetrail:source.streamArn is .*2022-01-01.*; fix: set .*2023-05-01"):
+        run({"changetrail:source": {"create": False, "streamArn": stale}}, existing_table("NEW_AND_OLD_IMAGES"))
+
+
 def test_an_existing_table_without_both_images_fails_the_run_with_the_fix():
     with pytest.raises(ValueError, match=r"streams KEYS_ONLY; .*aws dynamodb update-table --table-name Configuration "):
         run(BRING_YOUR_OWN, existing_table("KEYS_ONLY"))
