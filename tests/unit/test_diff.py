@@ -7,7 +7,7 @@ import re
 import uuid
 
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, target
 from hypothesis import strategies as st
 
 from functions.decode import decode_image, decode_record, decode_value
@@ -512,3 +512,43 @@ def test_given_too_many_rows_even_without_values_when_fitted_then_payload_too_la
 
     with pytest.raises(PayloadTooLargeError):
         fit_state_limit(output, BodyStore())
+
+
+@st.composite
+def large_changes(draw) -> dict:
+    """A MODIFY of an item up to DynamoDB's 400 KB, each attribute up to ~200 KB, old and new images."""
+    budget = 400 * 1024
+    sizes = draw(st.lists(st.integers(min_value=0, max_value=200 * 1024), min_size=1, max_size=6))
+    scale = min(1.0, budget / max(1, sum(sizes)))
+    names = [f"attribute{n}" for n in range(len(sizes))]
+    old = {name: {"S": "o" * int(size * scale)} for name, size in zip(names, sizes, strict=True)}
+    new = {name: {"S": draw(st.sampled_from(["o", "n"])) * int(size * scale)} for name, size in zip(names, sizes, strict=True)}
+    return {"old": {**SEED_ITEM, **old}, "new": {**SEED_ITEM, **new}}
+
+
+@given(change=large_changes(), event=st.sampled_from(["INSERT", "MODIFY", "REMOVE"]))
+def test_given_any_item_up_to_400_kb_when_fitted_then_it_fits_and_every_value_is_in_the_row_or_the_archive(
+    make_change, make_decoded, change, event
+):
+    images = {"INSERT": {"new": change["new"]}, "MODIFY": change, "REMOVE": {"old": change["old"]}}[event]
+    decoded = make_decoded([make_change(event, **images)])
+    output = diff_changes(decoded, DiffSettings())
+    store = BodyStore()
+    target(float(json_size(output)))  # steer towards the largest outputs
+
+    fitted = fit_state_limit(output, store)
+
+    assert json_size(fitted) <= 240 * 1024
+    body = fitted["archive"].get("body") or store.bodies[-1]
+    assert body == output["archive"]["body"], "the archive body is never truncated"
+    (line,) = [json.loads(text) for text in body.splitlines()]
+    for before, after in zip(output["auditRows"], fitted["auditRows"], strict=True):
+        kept = {k: v for k, v in after.items() if k != "valuesInArchive"}
+        moved = after.get("valuesInArchive", {"M": {"attributes": {"SS": []}}})["M"]["attributes"]["SS"]
+        assert kept == {k: v for k, v in before.items() if k not in moved}
+        assert all(name in before for name in moved)
+        image = {"oldValue": "oldImage", "newValue": "newImage"}
+        for name in moved:  # every moved value is in the archive line, whole
+            attribute = after.get("updatedAttribute", {}).get("S")
+            archived = line[image[name]] if attribute is None else line[image[name]][attribute]
+            assert archived == (before[name]["M"] if attribute is None else before[name])
