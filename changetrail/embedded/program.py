@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import runpy
 import sys
@@ -11,7 +12,7 @@ from typing import Any
 import pulumi
 import yaml
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PROJECT = "changetrail"
@@ -49,7 +50,11 @@ def run_program(
     def program() -> None:
         runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
 
-    _sync_await(run_pulumi_func(program))
+    try:
+        _sync_await(run_pulumi_func(program))
+    except BaseException as error:
+        _settle_failed_run(error)
+        raise
     root = pulumi.runtime.get_root_resource()
 
     def collect() -> None:
@@ -58,3 +63,31 @@ def run_program(
 
     _sync_await(run_pulumi_func(collect))
     return outputs
+
+
+_FAILED_RUN_ERRORS: set[str] = set()
+
+
+def _settle_failed_run(error: BaseException) -> None:
+    """A run that failed part-way leaves registrations pending on the shared event loop; they would
+    resume, fail and poison the next run in this process, so let them finish and forget their errors."""
+    loop = _ensure_event_loop()
+    for _ in range(100):
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        if not pending:
+            break
+        loop.run_until_complete(asyncio.wait(pending, timeout=10))
+    rpcs = pulumi.runtime.settings._get_rpc_manager()
+    rpcs.rpcs.clear()
+    rpcs.clear()
+    pulumi.runtime.settings.SETTINGS.outputs.clear()
+    # Its abandoned futures are garbage-collected later and would each print "exception was never retrieved".
+    _FAILED_RUN_ERRORS.add(str(error).splitlines()[-1])
+
+    def quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        error = context.get("exception")
+        if "never retrieved" in context.get("message", "") and any(e in str(error) for e in _FAILED_RUN_ERRORS):
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(quiet)

@@ -8,7 +8,6 @@ distinct set of overrides (runs are shared across the session); ``dev`` is the p
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import hashlib
 import json
@@ -20,7 +19,6 @@ from typing import Any, NamedTuple
 import pulumi
 import pytest
 from pulumi.runtime.mocks import MockMonitor
-from pulumi.runtime.sync_await import _ensure_event_loop
 
 from changetrail.embedded.program import run_program, stack_config
 
@@ -266,44 +264,12 @@ def run(overrides: dict[str, Any] | None = None, mocks: RecordingMocks | None = 
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(MockMonitor, "make_urn", recording_make_urn)
-        try:
-            outputs = run_program(mocks, STACK, with_overrides(DEV_CONFIG, overrides or {}))
-        except BaseException as error:
-            _settle_failed_run(error)
-            raise
+        outputs = run_program(mocks, STACK, with_overrides(DEV_CONFIG, overrides or {}))
     by_key = {(urn.split("::")[2].split("$")[-1], urn.split("::")[-1]): urn for urn in parents}
     for resource in mocks.resources:
         resource.urn = by_key[(resource.typ, resource.name)]
         resource.parent_urn = parents[resource.urn]
     return Run(mocks.resources, outputs)
-
-
-_FAILED_RUN_ERRORS: set[str] = set()
-
-
-def _settle_failed_run(error: BaseException) -> None:
-    """A run that failed part-way leaves registrations pending on the shared event loop; they would
-    resume, fail and poison the next run in this process, so let them finish and forget their errors."""
-    loop = _ensure_event_loop()
-    for _ in range(100):
-        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
-        if not pending:
-            break
-        loop.run_until_complete(asyncio.wait(pending, timeout=10))
-    rpcs = pulumi.runtime.settings._get_rpc_manager()
-    rpcs.rpcs.clear()
-    rpcs.clear()
-    pulumi.runtime.settings.SETTINGS.outputs.clear()
-    # Its abandoned futures are garbage-collected later and would each print "exception was never retrieved".
-    _FAILED_RUN_ERRORS.add(str(error).splitlines()[-1])
-
-    def quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        error = context.get("exception")
-        if "never retrieved" in context.get("message", "") and any(e in str(error) for e in _FAILED_RUN_ERRORS):
-            return
-        loop.default_exception_handler(context)
-
-    loop.set_exception_handler(quiet)
 
 
 @pytest.fixture(scope="session")
