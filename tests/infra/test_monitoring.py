@@ -4,15 +4,10 @@ actions, the dashboard body, console URLs, and the ``changetrail:monitoring`` co
 from __future__ import annotations
 
 import json
-import uuid
-from dataclasses import dataclass
 from typing import Any
 
-import pulumi
 import pytest
 
-from changetrail.embedded import merge
-from changetrail.embedded.program import run_program, stack_config
 from components.config import ConfigError, MonitoringConfig, load_settings
 from components.monitoring import (
     console_urls,
@@ -22,77 +17,22 @@ from components.monitoring import (
     queue_console_url,
     state_machine_console_url,
 )
+from tests.infra.conftest import ARCHIVE_ACCOUNT as ARCHIVE
+from tests.infra.conftest import PIPELINE_ACCOUNT, REGION, Recorded, run, with_overrides
 
-ACCOUNT = "111111111111"
-ARCHIVE = "222222222222"
-REGION = "us-east-1"
+ACCOUNT = PIPELINE_ACCOUNT
 PREFIX = "changetrail-dev"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 
 
-@dataclass
-class Recorded:
-    typ: str
-    name: str
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-
-
-class RecordingMocks(pulumi.runtime.Mocks):
-    """Answers with the ARNs, URLs and names AWS would compute, remembering every resource."""
-
-    def __init__(self) -> None:
-        self.resources: list[Recorded] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        inputs = dict(args.inputs)
-        account = ARCHIVE if "archive-account" in (args.provider or "") else ACCOUNT
-        name = inputs.get("name") or inputs.get("bucket") or inputs.get("dashboardName") or f"{args.name}-{uuid.uuid4().hex[:6]}"
-        outputs: dict[str, Any] = {**inputs, "name": name}
-        arn = {
-            "aws:sns/topic:Topic": f"arn:aws:sns:{REGION}:{account}:{name}",
-            "aws:sqs/queue:Queue": f"arn:aws:sqs:{REGION}:{account}:{name}",
-            "aws:sfn/stateMachine:StateMachine": f"arn:aws:states:{REGION}:{account}:stateMachine:{name}",
-            "aws:lambda/function:Function": f"arn:aws:lambda:{REGION}:{account}:function:{name}",
-            "aws:dynamodb/table:Table": f"arn:aws:dynamodb:{REGION}:{account}:table/{name}",
-            "aws:iam/role:Role": f"arn:aws:iam::{account}:role/{name}",
-            "aws:s3/bucket:Bucket": f"arn:aws:s3:::{name}",
-            "aws:cloudwatch/logGroup:LogGroup": f"arn:aws:logs:{REGION}:{account}:log-group:{name}",
-            ALARM: f"arn:aws:cloudwatch:{REGION}:{account}:alarm:{name}",
-            DASHBOARD: f"arn:aws:cloudwatch::{account}:dashboard/{name}",
-            "aws:kms/key:Key": f"arn:aws:kms:{REGION}:{account}:key/{uuid.uuid4()}",
-        }.get(args.typ, f"arn:aws:{args.typ.split(':')[1]}:{REGION}:{account}:{name}")
-        outputs["arn"] = arn
-        if args.typ == "aws:kms/key:Key":
-            outputs["keyId"] = arn.rsplit("/", 1)[1]
-        if args.typ == "aws:s3/bucket:Bucket":
-            outputs["bucket"] = name
-        if args.typ == "aws:dynamodb/table:Table" and inputs.get("streamEnabled"):
-            outputs["streamArn"] = f"{arn}/stream/2026-01-01T00:00:00.000"
-        if args.typ == "aws:sqs/queue:Queue":
-            outputs["url"] = f"https://sqs.{REGION}.amazonaws.com/{account}/{name}"
-        if args.typ == "aws:lambda/eventSourceMapping:EventSourceMapping":
-            outputs["uuid"] = str(uuid.uuid4())
-        if args.typ == DASHBOARD:
-            outputs["dashboardArn"] = arn
-        self.resources.append(Recorded(args.typ, args.name, inputs, outputs))
-        return f"{name}-id", outputs
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "AID"}, []
-        return {"name": REGION, "region": REGION}, []
-
-
 class Program:
-    """The dev stack's program run under ``RecordingMocks``, with stack-config overrides."""
+    """The dev stack's program run under the suite's recording mocks, with stack-config overrides."""
 
     def __init__(self, overrides: dict[str, Any] | None = None) -> None:
-        self.mocks = RecordingMocks()
-        self.outputs = run_program(self.mocks, "dev", merge(stack_config("dev"), overrides or {}))
-        self.resources = self.mocks.resources
-        self.urns = list(pulumi.runtime.settings.get_monitor().resources)
+        found = run(overrides)
+        self.outputs, self.resources = found.outputs, found.resources
+        self.urns = [resource.urn for resource in found.resources]
 
     def of_type(self, typ: str) -> list[Recorded]:
         return [r for r in self.resources if r.typ == typ]
@@ -337,7 +277,7 @@ def test_console_urls_output_points_at_this_stacks_resources(program):
 # -- config --------------------------------------------------------------------------------
 def settings(overrides: dict[str, Any]) -> Any:
     base = {"archive": {"accountId": ARCHIVE, "deployRoleArn": f"arn:aws:iam::{ARCHIVE}:role/deploy"}}
-    return load_settings(merge(base, overrides).get, "dev", REGION)
+    return load_settings(with_overrides(base, overrides).get, "dev", REGION)
 
 
 def test_monitoring_defaults():
