@@ -102,10 +102,14 @@ def build_execution(name: str, arn: str, events: list[Event]) -> Execution:
         elif depth == 0 and event.type.endswith("Failed") and event.error and execution.steps:
             failing = execution.steps[-1]
             failing.error, failing.cause = event.error, event.cause
-    failed = [step for step in execution.steps if step.error and step.kind in ("Task", "Map")]
+    failed = [step for step in execution.steps if step.error and step.kind in ("Task", "Map") and step.name not in FAILURE_PATH]
     if execution.status == "FAILED" and failed:
         execution.failed_state = failed[-1].name
     return execution
+
+
+FAILURE_PATH = ("SendToDLQ", "SendToFallback")
+"""States that record a failure: one of them failing too does not make it the failed state."""
 
 
 def _record_count(raw_input: str) -> int | None:

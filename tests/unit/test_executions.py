@@ -84,3 +84,32 @@ def test_a_running_execution_has_no_stop_and_no_failed_state():
     events = [_log_event(line)[1] for line in lines]
     execution = build_execution("x", "arn", events)
     assert execution.status == "RUNNING" and execution.stop is None and execution.failed_state is None
+
+
+def test_when_the_dlq_also_fails_the_failed_state_is_still_the_step_that_failed_first():
+    from datetime import timedelta
+
+    from changetrail.executions import Event
+
+    start = datetime(2026, 11, 23, tzinfo=UTC)
+    timeline = [
+        ("ExecutionStarted", None, None),
+        ("TaskStateEntered", "WriteAudit", None),
+        ("TaskFailed", None, "DynamoDB.ResourceNotFoundException"),
+        ("TaskStateExited", "WriteAudit", None),
+        ("TaskStateEntered", "SendToDLQ", None),
+        ("TaskFailed", None, "SQS.InternalError"),
+        ("TaskStateExited", "SendToDLQ", None),
+        ("TaskStateEntered", "SendToFallback", None),
+        ("TaskStateExited", "SendToFallback", None),
+        ("ExecutionFailed", None, "DynamoDB.ResourceNotFoundException"),
+    ]
+    events = [
+        Event(type=kind, time=start + timedelta(milliseconds=n), name=name, error=error, input="{}" if n == 0 else None)
+        for n, (kind, name, error) in enumerate(timeline)
+    ]
+
+    execution = build_execution("x", "arn", events)
+
+    assert execution.status == "FAILED"
+    assert execution.failed_state == "WriteAudit"
