@@ -256,11 +256,11 @@ def fit_state_limit(output: DiffOutput, store_body: Callable[[str], S3Location],
     return fitted
 
 
+VALUE_ATTRIBUTES = ("oldValue", "newValue")
+
+
 def _values_size(row: DynamoItem) -> int:
     return sum(json_size(row[name]) for name in VALUE_ATTRIBUTES if name in row)
-
-
-VALUE_ATTRIBUTES = ("oldValue", "newValue")
 
 
 def _leave_values_to_archive(row: DynamoItem, key: str) -> None:
