@@ -36,3 +36,41 @@ def test_write_units_follow_dynamodb_item_size_rules():
     assert cost.write_units({"id": {"S": "x" * 1030}}) == 2
     assert cost.attribute_size({"N": "12345"}) == 4
     assert cost.attribute_size({"M": {"a": {"BOOL": True}}}) == 3 + 1 + 1 + 1
+
+
+AUDIT_TABLE = {
+    "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": "byItem",
+            "KeySchema": [
+                {"AttributeName": "itemKey", "KeyType": "HASH"},
+                {"AttributeName": "historySortKey", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["eventName"]},
+        }
+    ],
+}
+ROW = {
+    "id": {"S": "i" * 36},
+    "itemKey": {"S": "K"},
+    "historySortKey": {"S": "t#1"},
+    "eventName": {"S": "INSERT"},
+    "newValue": {"S": "x" * 1500},
+}
+
+
+def test_a_row_costs_its_table_write_plus_one_write_per_index_sized_by_the_projection():
+    assert cost.row_write_units(ROW, AUDIT_TABLE) == 2 + 1, "2 KB row; the index entry holds keys and eventName only"
+    projecting_all = {
+        **AUDIT_TABLE,
+        "GlobalSecondaryIndexes": [{**AUDIT_TABLE["GlobalSecondaryIndexes"][0], "Projection": {"ProjectionType": "ALL"}}],
+    }
+    assert cost.row_write_units(ROW, projecting_all) == 2 + 2
+    keys_only = {
+        **AUDIT_TABLE,
+        "GlobalSecondaryIndexes": [{**AUDIT_TABLE["GlobalSecondaryIndexes"][0], "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+    }
+    assert cost.row_write_units({**ROW, "eventName": {"S": "x" * 1000}}, keys_only) == 3 + 1
+    without_sort_key = {name: value for name, value in ROW.items() if name != "historySortKey"}
+    assert cost.row_write_units(without_sort_key, AUDIT_TABLE) == 2, "a row without the index keys is not in the (sparse) index"
