@@ -74,3 +74,21 @@ def test_a_row_costs_its_table_write_plus_one_write_per_index_sized_by_the_proje
     assert cost.row_write_units({**ROW, "eventName": {"S": "x" * 1000}}, keys_only) == 3 + 1
     without_sort_key = {name: value for name, value in ROW.items() if name != "historySortKey"}
     assert cost.row_write_units(without_sort_key, AUDIT_TABLE) == 2, "a row without the index keys is not in the (sparse) index"
+
+
+def test_overrides_name_a_section_and_key_and_parse_json_values():
+    assert cost.merge_overrides(["notifications.mode=off", "workflow.logLevel=ERROR", "workflow.includeExecutionData=false"]) == {
+        "changetrail:notifications": {"mode": "off"},
+        "changetrail:workflow": {"logLevel": "ERROR", "includeExecutionData": False},
+    }
+    with pytest.raises(ValueError, match=r"section\.key=value"):
+        cost.parse_override("mode=off")
+
+
+def test_the_report_keeps_execution_logs_apart_from_the_pipeline(measured):
+    by_service = measured["usd_per_million_by_service"]
+    assert measured["logs_usd_per_million"] == pytest.approx(by_service["logs"], abs=1e-3)
+    assert measured["pipeline_usd_per_million"] == pytest.approx(measured["usd_per_million"] - by_service["logs"], abs=1e-3)
+    assert measured["settings"] == {"notify_mode": "change", "log_level": "ALL", "include_execution_data": True, "batch_size": 40}
+    assert measured["pipeline_target_usd_per_million"] == 1.60
+    assert "CloudWatch Logs (execution logging)" in cost.render(measured)
