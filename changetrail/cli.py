@@ -181,7 +181,12 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
     _quiet_logs()
     print(f"running {args.changes} synthetic changes through stack '{args.stack}' on the embedded AWS ...", file=sys.stderr)
-    result = cost.report(args.stack, args.changes, args.item_size)
+    try:
+        overrides = cost.merge_overrides(args.set)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    result = cost.report(args.stack, args.changes, args.item_size, overrides)
     print(json.dumps(result, indent=2) if args.json else cost.render(result))
     return 0
 
@@ -271,6 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--stack", default="dev", help="stack whose settings are measured (default: dev)")
     cost.add_argument("--changes", type=int, default=1000, help="synthetic changes to run (default: 1000)")
     cost.add_argument("--item-size", type=int, default=1024, metavar="BYTES", help="item size (default: 1024)")
+    cost.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a stack setting for the measurement, e.g. notifications.mode=off or workflow.logLevel=ERROR (repeatable)",
+    )
     cost.add_argument("--json", action="store_true", help="machine-readable result")
     cost.set_defaults(handler=cmd_cost)
     return parser

@@ -74,6 +74,25 @@ def write_units(item: dict[str, Any]) -> int:
     return max(1, math.ceil(sum(len(name.encode()) + attribute_size(value) for name, value in item.items()) / 1024))
 
 
+def row_write_units(row: dict[str, Any], table: dict[str, Any]) -> int:
+    """What DynamoDB bills for writing one new row: the table write, plus one write per GSI the row
+    appears in (it has the index's key attributes), sized by what that index projects."""
+    table_keys = [key["AttributeName"] for key in table["KeySchema"]]
+    units = write_units(row)
+    for index in table.get("GlobalSecondaryIndexes", []):
+        index_keys = [key["AttributeName"] for key in index["KeySchema"]]
+        if not all(name in row for name in index_keys):
+            continue  # sparse: the row is not in this index
+        projection = index["Projection"]
+        if projection["ProjectionType"] == "ALL":
+            projected = row
+        else:
+            names = {*table_keys, *index_keys, *projection.get("NonKeyAttributes", [])}
+            projected = {name: value for name, value in row.items() if name in names}
+        units += write_units(projected)
+    return units
+
+
 def synthetic_changes(table: str, changes: int, item_size: int) -> None:
     ddb = client("dynamodb")
     items = max(1, changes // 4)
@@ -84,13 +103,30 @@ def synthetic_changes(table: str, changes: int, item_size: int) -> None:
         )
 
 
-def measure(stack: str, changes: int, item_size: int, overrides: dict[str, Any] | None = None) -> Usage:
+def measure(
+    stack: str, changes: int, item_size: int, overrides: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
+) -> Usage:
+    """Run the changes; ``settings`` (if given) receives the measured stack's cost-relevant settings."""
     with EmbeddedAws(stack, overrides) as aws, recording() as log:
+        if settings is not None:
+            settings.update(_settings(aws))
         lambdas.durations.clear()
         for start in range(0, changes, 500):
             synthetic_changes(aws.outputs["source_table_name"], min(500, changes - start), item_size)
             executions = aws.settle(timeout=600)
         return _usage(aws, log, changes, executions)
+
+
+def _settings(aws: EmbeddedAws) -> dict[str, Any]:
+    config = aws.config
+    workflow, notifications = config.get("changetrail:workflow") or {}, config.get("changetrail:notifications") or {}
+    trigger = config.get("changetrail:trigger") or {}
+    return {
+        "notify_mode": notifications.get("mode", "change"),
+        "log_level": workflow.get("logLevel", "ALL"),
+        "include_execution_data": workflow.get("includeExecutionData", True),
+        "batch_size": trigger.get("batchSize", 100),
+    }
 
 
 def _usage(aws: EmbeddedAws, log: RequestLog, changes: int, executions: list[dict[str, Any]]) -> Usage:
@@ -106,8 +142,8 @@ def _usage(aws: EmbeddedAws, log: RequestLog, changes: int, executions: list[dic
         for item in page["Items"]
     ]
     audit_writes = log.count("dynamodb", "PutItem", outputs["audit_table_name"])
-    # The byItem index projects ALL: every row is written twice, table and index.
-    wru_per_write = 2 * sum(write_units(row) for row in rows) / max(1, len(rows))
+    table = client("dynamodb").describe_table(TableName=outputs["audit_table_name"])["Table"]
+    wru_per_write = sum(row_write_units(row, table) for row in rows) / max(1, len(rows))
     log_group = outputs["log_group_name"].rsplit("/", 1)[-1]
     return Usage(
         changes=changes,
@@ -166,19 +202,52 @@ def per_million(costs: dict[str, float], changes: int) -> dict[str, float]:
     return {service: dollars * 1_000_000 / changes for service, dollars in costs.items()}
 
 
+TARGETS_USD_PER_MILLION = {"off": 1.00, "batch": 1.00, "change": 1.60}
+"""Issue 6: audit + archive per million 1 KB changes, without / with per-change notifications (logs apart)."""
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """``section.key=value`` (value as JSON, else a string) -> ``{"changetrail:section": {"key": value}}``."""
+    name, separator, raw = text.partition("=")
+    section, dot, key = name.partition(".")
+    if not separator or not dot or not section or not key:
+        raise ValueError(f"--set {text!r}: expected section.key=value, e.g. notifications.mode=off")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return {f"changetrail:{section}": {key: value}}
+
+
+def merge_overrides(texts: list[str]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for text in texts:
+        for section, values in parse_override(text).items():
+            merged.setdefault(section, {}).update(values)
+    return merged
+
+
 def report(stack: str, changes: int, item_size: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
-    usage = measure(stack, changes, item_size, overrides)
+    aws_settings: dict[str, Any] = {}
+    usage = measure(stack, changes, item_size, overrides, aws_settings)
     prices = load_prices()
     ours, theirs = per_million(price(usage, prices), changes), per_million(price(naive(usage), prices), changes)
+    pipeline = round(sum(v for k, v in ours.items() if k != "logs"), 4)
+    target = TARGETS_USD_PER_MILLION.get(aws_settings.get("notify_mode", "change"), 1.60)
     return {
         "stack": stack,
         "changes": changes,
         "item_size": item_size,
         "prices_as_of": prices["as_of"],
+        "settings": aws_settings,
         "usd_per_million": round(sum(ours.values()), 4),
         "naive_usd_per_million": round(sum(theirs.values()), 4),
-        "usd_per_million_without_logs": round(sum(v for k, v in ours.items() if k != "logs"), 4),
+        "usd_per_million_without_logs": pipeline,
+        "pipeline_usd_per_million": pipeline,
+        "logs_usd_per_million": round(ours["logs"], 4),
+        "pipeline_target_usd_per_million": target,
+        "pipeline_meets_target": pipeline <= target,
         "usd_per_million_by_service": {k: round(v, 4) for k, v in ours.items()},
         "naive_usd_per_million_by_service": {k: round(v, 4) for k, v in theirs.items()},
         "requests_per_change": {k: round(v, 4) for k, v in usage.per_change().items()},
@@ -203,8 +272,14 @@ def render(result: dict[str, Any]) -> str:
             f"{result['naive_usd_per_million_by_service'][service]:>16.4f}"
         )
     lines.append(f"{'total':<14} {'':>15} {result['usd_per_million']:>11.4f} {'':>14} {result['naive_usd_per_million']:>16.4f}")
-    lines.append(
-        f"without execution logs: {result['usd_per_million_without_logs']:.4f} $/million "
-        "(set by workflow.logLevel and workflow.includeExecutionData)"
-    )
+    settings = result.get("settings", {})
+    verdict = "meets" if result["pipeline_meets_target"] else "misses"
+    lines += [
+        "",
+        f"pipeline (everything but logs): {result['pipeline_usd_per_million']:.4f} $/million - {verdict} the "
+        f"{result['pipeline_target_usd_per_million']:.2f} target for notifications '{settings.get('notify_mode', '?')}'",
+        f"CloudWatch Logs (execution logging): {result['logs_usd_per_million']:.4f} $/million at level "
+        f"{settings.get('log_level', '?')}, execution data {'in' if settings.get('include_execution_data') else 'out'} "
+        "(workflow.logLevel ERROR logs only failed executions)",
+    ]
     return "\n".join(lines)

@@ -11,6 +11,11 @@ from components.config import AuditConfig
 
 HISTORY_INDEX = "byItem"
 """GSI: ``itemKey`` + ``historySortKey`` (time#sequence) -> one item's history, newest first."""
+HISTORY_ATTRIBUTES = ("eventName", "eventId", "table", "sequenceNumber", "modificationTime", "updatedAttribute")
+"""What the index carries besides the keys: enough to list a history and to find a change in the
+archive (restore), small enough that an index entry is one write unit (unless the item key itself
+runs to hundreds of bytes), where projecting ALL would copy every value again. The values
+themselves stay in the table: read the rows by ``id`` (``changetrail.history``)."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,8 @@ class AuditTable(pulumi.ComponentResource):
                         aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(attribute_name="itemKey", key_type="HASH"),
                         aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(attribute_name="historySortKey", key_type="RANGE"),
                     ],
-                    projection_type="ALL",
+                    projection_type="INCLUDE",
+                    non_key_attributes=list(HISTORY_ATTRIBUTES),
                 )
             ],
             point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=args.config.point_in_time_recovery),

@@ -7,6 +7,7 @@ same object instead of adding new ones.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -28,10 +29,15 @@ if TYPE_CHECKING:
 
 logger = Logger(service="changetrail-diff")
 AUDIT_ID_NAMESPACE = uuid.UUID("6f0c5b8e-2f4a-5d7e-9a51-3c7d2b1e8f40")
+_NAMESPACE_BYTES = AUDIT_ID_NAMESPACE.bytes
 STATE_PAYLOAD_LIMIT = 256 * 1024
 STATE_BUDGET = 240 * 1024
 """What the Diff output may use of the state limit: the rest is room for what a Catch adds."""
 NOTIFY_MODES = ("change", "batch", "off")
+# One encoder each, built once: ``json.dumps`` with options builds a new one per call. State data
+# comes from JSON, so it has no cycles to check for.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
+_MESSAGE_JSON = json.JSONEncoder(ensure_ascii=False, check_circular=False)
 
 
 @dataclass(frozen=True)
@@ -77,14 +83,31 @@ def redacted(change: Change, attributes: frozenset[str]) -> Change:
 def audit_id(change: Change, attribute: str | None = None) -> str:
     """Deterministic row id: the same stream event (and attribute) always gets the same id."""
     name = f"{change['table']}/{change['eventId']}" + (f"/{attribute}" if attribute else "")
-    return str(uuid.uuid5(AUDIT_ID_NAMESPACE, name))
+    return uuid5_text(name)
+
+
+def uuid5_text(name: str) -> str:
+    """``str(uuid.uuid5(AUDIT_ID_NAMESPACE, name))`` (RFC 4122 name-based, SHA-1), without building a UUID object."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode(), usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def changed_attributes(change: Change) -> list[str]:
-    """Top-level attributes whose value differs between the old and the new image, sorted."""
-    old = {name: _comparable(value) for name, value in change.get("oldImage", {}).items()}
-    new = {name: _comparable(value) for name, value in change.get("newImage", {}).items()}
-    return sorted(name for name in old.keys() | new.keys() if old.get(name, _ABSENT) != new.get(name, _ABSENT))
+    """Top-level attributes whose value differs between the old and the new image, sorted.
+
+    Identical DynamoDB JSON is the same value (most attributes of a MODIFY), so only values whose
+    JSON differs are compared by meaning (number forms, set order, binary as text or bytes).
+    """
+    old, new = change.get("oldImage", {}), change.get("newImage", {})
+    changed = [name for name in old.keys() ^ new.keys()]
+    for name, value in old.items():
+        other = new.get(name, _ABSENT)
+        if other is not _ABSENT and value != other and _comparable(value) != _comparable(other):
+            changed.append(name)
+    return sorted(changed)
 
 
 _ABSENT = object()
@@ -135,7 +158,7 @@ def audit_rows(change: Change, changed: list[str] | None = None) -> list[DynamoI
 
 def archive_line(change: Change, changed: list[str]) -> str:
     """One JSON Lines record: the decoded change with its diff; images stay lossless."""
-    return json.dumps({**change, "changedAttributes": changed}, separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT_JSON.encode({**change, "changedAttributes": changed})
 
 
 def archive_key(prefix: str, decoded: DecodeOutput) -> str:
@@ -168,7 +191,7 @@ def notifications(changes: list[tuple[Change, list[str], list[str]]], settings: 
     }
     return [
         {
-            "message": json.dumps(message, ensure_ascii=False),
+            "message": _MESSAGE_JSON.encode(message),
             "attributes": {
                 "eventName": {"DataType": "String.Array", "StringValue": json.dumps(sorted(counts))},
                 "table": {"DataType": "String", "StringValue": message["table"]},
@@ -189,7 +212,7 @@ def _change_notification(change: Change, changed: list[str], ids: list[str]) -> 
         "auditIds": ids,
     }
     return {
-        "message": json.dumps(message, ensure_ascii=False),
+        "message": _MESSAGE_JSON.encode(message),
         "attributes": {
             "eventName": {"DataType": "String", "StringValue": change["eventName"]},
             "table": {"DataType": "String", "StringValue": change["table"]},
@@ -221,7 +244,7 @@ def diff_changes(decoded: DecodeOutput, settings: DiffSettings) -> DiffOutput:
 
 
 def json_size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    return len(_COMPACT_JSON.encode(value).encode())
 
 
 def ensure_fits(output: Any, limit: int = STATE_PAYLOAD_LIMIT) -> None:

@@ -157,7 +157,8 @@ class MotoMocks(pulumi.runtime.Mocks):
                 {
                     "IndexName": index["name"],
                     "KeySchema": [{"AttributeName": k["attributeName"], "KeyType": k["keyType"]} for k in index["keySchemas"]],
-                    "Projection": {"ProjectionType": index.get("projectionType", "ALL")},
+                    "Projection": {"ProjectionType": index.get("projectionType", "ALL")}
+                    | ({"NonKeyAttributes": index["nonKeyAttributes"]} if index.get("nonKeyAttributes") else {}),
                 }
                 for index in indexes
             ]

@@ -36,3 +36,59 @@ def test_write_units_follow_dynamodb_item_size_rules():
     assert cost.write_units({"id": {"S": "x" * 1030}}) == 2
     assert cost.attribute_size({"N": "12345"}) == 4
     assert cost.attribute_size({"M": {"a": {"BOOL": True}}}) == 3 + 1 + 1 + 1
+
+
+AUDIT_TABLE = {
+    "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": "byItem",
+            "KeySchema": [
+                {"AttributeName": "itemKey", "KeyType": "HASH"},
+                {"AttributeName": "historySortKey", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["eventName"]},
+        }
+    ],
+}
+ROW = {
+    "id": {"S": "i" * 36},
+    "itemKey": {"S": "K"},
+    "historySortKey": {"S": "t#1"},
+    "eventName": {"S": "INSERT"},
+    "newValue": {"S": "x" * 1500},
+}
+
+
+def test_a_row_costs_its_table_write_plus_one_write_per_index_sized_by_the_projection():
+    assert cost.row_write_units(ROW, AUDIT_TABLE) == 2 + 1, "2 KB row; the index entry holds keys and eventName only"
+    projecting_all = {
+        **AUDIT_TABLE,
+        "GlobalSecondaryIndexes": [{**AUDIT_TABLE["GlobalSecondaryIndexes"][0], "Projection": {"ProjectionType": "ALL"}}],
+    }
+    assert cost.row_write_units(ROW, projecting_all) == 2 + 2
+    keys_only = {
+        **AUDIT_TABLE,
+        "GlobalSecondaryIndexes": [{**AUDIT_TABLE["GlobalSecondaryIndexes"][0], "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+    }
+    assert cost.row_write_units({**ROW, "eventName": {"S": "x" * 1000}}, keys_only) == 3 + 1
+    without_sort_key = {name: value for name, value in ROW.items() if name != "historySortKey"}
+    assert cost.row_write_units(without_sort_key, AUDIT_TABLE) == 2, "a row without the index keys is not in the (sparse) index"
+
+
+def test_overrides_name_a_section_and_key_and_parse_json_values():
+    assert cost.merge_overrides(["notifications.mode=off", "workflow.logLevel=ERROR", "workflow.includeExecutionData=false"]) == {
+        "changetrail:notifications": {"mode": "off"},
+        "changetrail:workflow": {"logLevel": "ERROR", "includeExecutionData": False},
+    }
+    with pytest.raises(ValueError, match=r"section\.key=value"):
+        cost.parse_override("mode=off")
+
+
+def test_the_report_keeps_execution_logs_apart_from_the_pipeline(measured):
+    by_service = measured["usd_per_million_by_service"]
+    assert measured["logs_usd_per_million"] == pytest.approx(by_service["logs"], abs=1e-3)
+    assert measured["pipeline_usd_per_million"] == pytest.approx(measured["usd_per_million"] - by_service["logs"], abs=1e-3)
+    assert measured["settings"] == {"notify_mode": "change", "log_level": "ALL", "include_execution_data": True, "batch_size": 40}
+    assert measured["pipeline_target_usd_per_million"] == 1.60
+    assert "CloudWatch Logs (execution logging)" in cost.render(measured)

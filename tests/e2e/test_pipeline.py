@@ -10,6 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from changetrail.embedded import ARCHIVE_ACCOUNT, client
+from changetrail.history import history_entries, item_history
+from components.audit_table import HISTORY_ATTRIBUTES
 from tests.e2e.conftest import archive_objects, archive_versions, audit_rows, drain, statuses, subscribe_queue
 
 pytestmark = pytest.mark.e2e
@@ -55,14 +57,13 @@ def test_history_index_returns_one_items_changes_newest_first(aws):
     put("OTHER", value={"N": "9"})
     aws.settle()
 
-    history = client("dynamodb").query(
-        TableName="Audit",
-        IndexName=aws.outputs["audit_history_index"],
-        KeyConditionExpression="itemKey = :k",
-        ExpressionAttributeValues={":k": {"S": "FEATURE_FLAG"}},
-        ScanIndexForward=False,
-    )["Items"]
+    ddb, index = client("dynamodb"), aws.outputs["audit_history_index"]
+    entries = history_entries(ddb, "Audit", index, "FEATURE_FLAG")
+    history = item_history(ddb, "Audit", index, "FEATURE_FLAG")
 
+    # The index carries keys and the small metadata only (one write unit a row); values come from the table.
+    assert all(set(entry) <= {"id", "itemKey", "historySortKey", *HISTORY_ATTRIBUTES} for entry in entries)
+    assert [entry["id"] for entry in entries] == [row["id"] for row in history]
     assert [row.get("newValue") for row in history] == [
         {"N": "3"},
         {"N": "2"},

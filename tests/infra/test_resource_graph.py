@@ -144,7 +144,16 @@ def test_the_audit_table_is_keyed_by_id_with_the_item_history_index_and_pitr(dev
     assert (table["name"], table["hashKey"], table["billingMode"]) == ("Audit", "id", "PAY_PER_REQUEST")
     assert "rangeKey" not in table
     (index,) = table["globalSecondaryIndexes"]
-    assert index["name"] == "byItem" and index["projectionType"] == "ALL"
+    assert index["name"] == "byItem" and index["projectionType"] == "INCLUDE"
+    # Small metadata only, so an index write is one write unit; never the values (oldValue/newValue).
+    assert index["nonKeyAttributes"] == [
+        "eventName",
+        "eventId",
+        "table",
+        "sequenceNumber",
+        "modificationTime",
+        "updatedAttribute",
+    ]
     assert [(k["attributeName"], k["keyType"]) for k in index["keySchemas"]] == [("itemKey", "HASH"), ("historySortKey", "RANGE")]
     assert {a["name"]: a["type"] for a in table["attributes"]} == {"id": "S", "itemKey": "S", "historySortKey": "S"}
     assert table["pointInTimeRecovery"] == {"enabled": True}
