@@ -170,7 +170,7 @@ def naive(usage: Usage) -> Usage:
         express_gb_seconds=usage.changes * 0.1 * EXPRESS_MEMORY_GB,  # the 100 ms minimum, favouring naive
         lambda_requests=trigger_requests + per_execution_lambda * usage.changes,
         s3_puts=usage.changes,
-        sns_publishes=usage.changes,
+        sns_publishes=usage.changes if usage.sns_publishes else 0,  # notifications off stay off
     )
 
 

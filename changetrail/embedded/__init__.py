@@ -17,7 +17,7 @@ from typing import Any
 
 from moto import mock_aws
 
-from changetrail.embedded import lambdas, s3policy, stepfunctions
+from changetrail.embedded import interpreter_speed, lambdas, s3policy, stepfunctions
 from changetrail.embedded.accounts import ARCHIVE_ACCOUNT, PIPELINE_ACCOUNT, REGION, client, forget_credentials
 from changetrail.embedded.execution_logs import ExecutionLogPublisher
 from changetrail.embedded.mocks import MotoMocks, Registry
@@ -99,6 +99,7 @@ class EmbeddedAws:
         forget_credentials()
         lambdas.install()
         stepfunctions.install()
+        interpreter_speed.install()
         s3policy.install()
         mocks = MotoMocks()
         self.outputs = run_program(mocks, self.stack, self.config, self.project_dir)
@@ -111,6 +112,7 @@ class EmbeddedAws:
 
     def stop(self) -> None:
         s3policy.uninstall()
+        interpreter_speed.uninstall()
         stepfunctions.uninstall()
         lambdas.uninstall()
         if self._mock is not None:

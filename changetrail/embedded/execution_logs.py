@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
+from enum import Enum
 from typing import Any
+
+from moto.stepfunctions.responses import get_backend
 
 from changetrail.embedded.accounts import client
 
@@ -47,6 +51,24 @@ def wanted(event_type: str, level: str) -> bool:
     return level == "FATAL" and event_type in ERROR_TYPES
 
 
+def execution_history(execution_arn: str) -> list[dict[str, Any]]:
+    """Every history event of one execution, as ``GetExecutionHistory`` returns them, read from the
+    interpreter in-process: through the API, moto's response serializer costs more than the whole
+    execution did (this runs for every execution)."""
+    _, _, _, region, account, _ = execution_arn.split(":", 5)
+    events = get_backend(account, region).get_execution_history(execution_arn)["events"]
+    return [
+        {
+            **event,
+            "type": event["type"].value if isinstance(event["type"], Enum) else event["type"],
+            "timestamp": datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00"))
+            if isinstance(event["timestamp"], str)
+            else event["timestamp"],
+        }
+        for event in events
+    ]
+
+
 class ExecutionLogPublisher:
     def __init__(self, state_machine_arn: str) -> None:
         self.state_machine_arn = state_machine_arn
@@ -66,7 +88,7 @@ class ExecutionLogPublisher:
             arn = execution["executionArn"]
             if arn in self.published or execution["status"] == "RUNNING":
                 continue
-            history = self._sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+            history = execution_history(arn)
             logged = express_arn(arn)
             include = bool(config.get("includeExecutionData"))
             events = [log_event(e, logged, include) for e in history if wanted(e["type"], level)]
