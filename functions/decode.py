@@ -27,6 +27,7 @@ logger = Logger(service="changetrail-decode")
 _deserializer = TypeDeserializer()
 EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE")
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
+_NEEDED_IMAGES = {"INSERT": ("NewImage",), "MODIFY": ("OldImage", "NewImage"), "REMOVE": ("OldImage",)}
 
 
 def decode_value(value: DynamoJson) -> Any:
@@ -36,8 +37,8 @@ def decode_value(value: DynamoJson) -> Any:
     Every type but binary is decoded here exactly as boto3's ``TypeDeserializer`` would, without
     its per-call dispatch (the hot path of Decode and Diff); binary goes through it.
     """
-    (tag, inner), *rest = value.items()
-    if not rest:
+    if len(value) == 1:
+        ((tag, inner),) = value.items()
         if tag == "S" or tag == "BOOL":
             return inner
         if tag == "N":
@@ -145,8 +146,7 @@ def decode_record(record: dict[str, Any], key_names: list[str], event_source_arn
     if view_type != "NEW_AND_OLD_IMAGES":
         raise WrongStreamViewTypeError(f"{where}: stream view type is {view_type}; set the table's stream to NEW_AND_OLD_IMAGES")
     images = {name: stream[name] for name in ("OldImage", "NewImage") if name in stream}
-    needed = {"INSERT": ("NewImage",), "MODIFY": ("OldImage", "NewImage"), "REMOVE": ("OldImage",)}
-    missing = [name for name in needed[event_name] if name not in images]
+    missing = [name for name in _NEEDED_IMAGES[event_name] if name not in images]
     if missing:
         raise MalformedStreamRecordError(f"{where}: {event_name} record has no {', '.join(missing)}")
     try:
