@@ -16,6 +16,10 @@ REGION = "us-east-1"
 CLIENT_CONFIG = Config(account_id_endpoint_mode="disabled", retries={"max_attempts": 2, "mode": "standard"})
 
 _lock = threading.Lock()
+ENVIRONMENT_LOCK = threading.RLock()
+"""Held while in-process handlers change ``os.environ`` and while boto3 creates a client (which
+iterates ``os.environ``): one thread's iteration must never see another thread's handler environment
+come or go."""
 _credentials: dict[str, dict[str, str]] = {}
 
 
@@ -23,7 +27,8 @@ def role_credentials(role_arn: str) -> dict[str, str]:
     """Credentials of an assumed role; moto maps them to the role's account."""
     with _lock:
         if role_arn not in _credentials:
-            sts = boto3.client("sts", region_name=REGION, config=CLIENT_CONFIG)
+            with ENVIRONMENT_LOCK:
+                sts = boto3.client("sts", region_name=REGION, config=CLIENT_CONFIG)
             creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="changetrail-embedded")["Credentials"]
             _credentials[role_arn] = {
                 "aws_access_key_id": creds["AccessKeyId"],
@@ -40,7 +45,8 @@ def account_of(arn: str) -> str:
 def client(service: str, account: str = PIPELINE_ACCOUNT, region: str = REGION, **kwargs: Any) -> Any:
     """A boto3 client acting in ``account`` (through an assumed deploy role for other accounts)."""
     credentials = {} if account == PIPELINE_ACCOUNT else role_credentials(deploy_role_arn(account))
-    return boto3.client(service, region_name=region, config=CLIENT_CONFIG, **credentials, **kwargs)
+    with ENVIRONMENT_LOCK:
+        return boto3.client(service, region_name=region, config=CLIENT_CONFIG, **credentials, **kwargs)
 
 
 def deploy_role_arn(account: str) -> str:

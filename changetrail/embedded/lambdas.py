@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import threading
 import time
 import traceback
 import uuid
@@ -20,7 +19,8 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 
-_environment_lock = threading.RLock()
+from changetrail.embedded.accounts import ENVIRONMENT_LOCK
+
 InvocationHook = Callable[[str, Any], None]
 """Called with (function name, event) before each invocation: the fault harness's entry point."""
 hooks: list[InvocationHook] = []
@@ -60,7 +60,7 @@ def invoke_in_process(function: LambdaFunction, event: Any) -> tuple[str, bool, 
         deadline=time.monotonic() + float(function.timeout or 3),
         log_group_name=f"/aws/lambda/{function.function_name}",
     )
-    with _environment_lock:
+    with ENVIRONMENT_LOCK:
         saved = {key: os.environ.get(key) for key in function.environment_vars}
         os.environ.update(function.environment_vars)
         try:

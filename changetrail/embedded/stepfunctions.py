@@ -20,7 +20,7 @@ from moto.core.models import botocore_stubber
 from moto.settings import moto_server_port
 from moto.stepfunctions.parser.asl.utils import boto_client as boto_client_module
 
-from changetrail.embedded.accounts import role_credentials
+from changetrail.embedded.accounts import ENVIRONMENT_LOCK, role_credentials
 
 _original = boto_client_module.boto_client_for
 _clients: dict[tuple[str, str, str], Any] = {}
@@ -38,13 +38,14 @@ def boto_client_for(region: str, service: str, state_credentials: Any = None) ->
         if key not in _clients:
             credentials = role_credentials(role_arn) if role_arn else {"aws_access_key_id": "ak", "aws_secret_access_key": "sk"}
             endpoint = {} if botocore_stubber.enabled else {"endpoint_url": f"http://localhost:{moto_server_port()}"}
-            _clients[key] = boto3.client(
-                service,
-                region_name=region,
-                config=Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1}),
-                **credentials,
-                **endpoint,
-            )
+            with ENVIRONMENT_LOCK:
+                _clients[key] = boto3.client(
+                    service,
+                    region_name=region,
+                    config=Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1}),
+                    **credentials,
+                    **endpoint,
+                )
         return _clients[key]
 
 
