@@ -104,6 +104,8 @@ class EmbeddedAws:
         mocks = MotoMocks()
         self.outputs = run_program(mocks, self.stack, self.config, self.project_dir)
         self.registry = mocks.registry
+        machine = client("stepfunctions").describe_state_machine(stateMachineArn=self.outputs["state_machine_arn"])
+        stepfunctions.execution_role_arn = machine["roleArn"]
         self.execution_logs = ExecutionLogPublisher(self.outputs["state_machine_arn"])
         self.pollers = [
             StreamPoller(Mapping.from_inputs(m), self.invoke_function_for(m["functionName"])) for m in self.registry.mappings
@@ -111,6 +113,7 @@ class EmbeddedAws:
         return self.outputs
 
     def stop(self) -> None:
+        stepfunctions.execution_role_arn = None
         s3policy.uninstall()
         interpreter_speed.uninstall()
         stepfunctions.uninstall()

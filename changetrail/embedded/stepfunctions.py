@@ -2,8 +2,11 @@
 
 moto records the role but calls every service with fixed keys of the default account, so a
 cross-account archive would "work" against any bucket. Here the interpreter's client factory
-assumes the role through moto's STS and calls as that role's account; with S3 cross-account
-access switched off, a write to the archive bucket succeeds only through the target role.
+assumes the role *as the state machine's role*, with the role's trust policy evaluated
+(``trust.py``), and calls as that role's account; with S3 cross-account access switched off, a
+write to the archive bucket succeeds only through a target role that trusts the state machine.
+A role that cannot be assumed leaves the task acting as the pipeline account, as when
+the role is unusable: the write is then refused, caught and dead-lettered.
 """
 
 from __future__ import annotations
@@ -20,10 +23,15 @@ from moto.core.models import botocore_stubber
 from moto.settings import moto_server_port
 from moto.stepfunctions.parser.asl.utils import boto_client as boto_client_module
 
+from changetrail.embedded import authorization, trust
 from changetrail.embedded.accounts import ENVIRONMENT_LOCK, role_credentials
 
 _original = boto_client_module.boto_client_for
 _clients: dict[tuple[str, str, str], Any] = {}
+execution_role_arn: str | None = None
+"""The state machine's role: task roles are assumed as this principal (set by ``EmbeddedAws``)."""
+refused: list[str] = []
+"""Task roles whose trust policy refused the state machine's role (newest last)."""
 unusable_roles: set[str] = set()
 """Roles that cannot be assumed (fault injection): tasks using them act with the default account's keys."""
 _lock = threading.Lock()
@@ -36,7 +44,7 @@ def boto_client_for(region: str, service: str, state_credentials: Any = None) ->
     key = (region, service, role_arn)
     with _lock:
         if key not in _clients:
-            credentials = role_credentials(role_arn) if role_arn else {"aws_access_key_id": "ak", "aws_secret_access_key": "sk"}
+            credentials, acting_as = _credentials_for(role_arn)
             endpoint = {} if botocore_stubber.enabled else {"endpoint_url": f"http://localhost:{moto_server_port()}"}
             with ENVIRONMENT_LOCK:
                 _clients[key] = boto3.client(
@@ -46,7 +54,25 @@ def boto_client_for(region: str, service: str, state_credentials: Any = None) ->
                     **credentials,
                     **endpoint,
                 )
+            if acting_as:
+                authorization.enforce(_clients[key], acting_as, region)
         return _clients[key]
+
+
+def _credentials_for(role_arn: str) -> tuple[dict[str, str], str | None]:
+    """The task's credentials and the role whose policies its calls are checked against."""
+    pipeline_keys = {"aws_access_key_id": "ak", "aws_secret_access_key": "sk"}
+    if not role_arn or role_arn == execution_role_arn:
+        return pipeline_keys, execution_role_arn
+    if execution_role_arn is None:
+        return role_credentials(role_arn), None
+    try:
+        if not authorization.allowed(execution_role_arn, "sts:AssumeRole", role_arn):
+            raise trust.TrustDenied(f"{execution_role_arn} has no sts:AssumeRole on {role_arn} in its policies")
+        return trust.assume_role(role_arn, execution_role_arn), role_arn
+    except trust.TrustDenied as denied:
+        refused.append(str(denied))
+        return pipeline_keys, execution_role_arn
 
 
 def _interpreter_modules() -> list[Any]:
@@ -71,6 +97,8 @@ def install() -> None:
     _load_interpreter()
     with _lock:
         _clients.clear()
+        refused.clear()
+    authorization.forget()
     for module in _interpreter_modules():
         module.boto_client_for = boto_client_for
 

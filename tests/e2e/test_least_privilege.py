@@ -1,0 +1,84 @@
+"""Least privilege, used: the pipeline runs with every state machine task's call checked against the
+real deployed policies, and removing any one permission it uses breaks it where expected."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from changetrail.embedded import ARCHIVE_ACCOUNT, authorization, client, stepfunctions
+from tests.e2e.conftest import archive_objects, audit_rows, drain, statuses, subscribe_queue
+
+pytestmark = pytest.mark.e2e
+
+
+def remove_action(role_arn: str, action: str, resource_contains: str = "") -> None:
+    """Rewrite the role's inline policies without ``action`` (only where a resource contains the text)."""
+    iam = client("iam", role_arn.split(":")[4])
+    role = role_arn.rsplit("/", 1)[-1]
+    removed = 0
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        for statement in document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            if action in actions and any(resource_contains in r for r in resources):
+                statement["Action"] = [a for a in actions if a != action] or ["none:Nothing"]
+                removed += 1
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
+    assert removed, f"{role} had no {action}"
+
+
+def change(key: str = "K") -> None:
+    client("dynamodb").put_item(TableName="Configuration", Item={"key": {"S": key}, "value": {"N": "1"}})
+
+
+def test_with_the_deployed_policies_everything_lands_and_nothing_is_refused(aws):
+    inbox = subscribe_queue(aws, "subscriber")
+    change()
+    executions = aws.settle()
+
+    assert statuses(executions) == {"SUCCEEDED": 1}
+    assert len(audit_rows(aws)) == 1 and len(archive_objects(aws)) == 1 and len(drain(inbox)) == 1
+    assert authorization.denied == [] and stepfunctions.refused == []
+
+
+WORKFLOW_ROLE = "state machine"
+WRITER_ROLE = "archive writer"
+CASES = [
+    # (role, action, resource contains, the state that fails)
+    (WORKFLOW_ROLE, "lambda:InvokeFunction", "", "Decode"),
+    (WORKFLOW_ROLE, "dynamodb:PutItem", ":table/Audit", "WriteAudit"),
+    (WORKFLOW_ROLE, "sts:AssumeRole", "", "Archive"),
+    (WORKFLOW_ROLE, "sns:Publish", "", "Notify"),
+    (WRITER_ROLE, "s3:PutObject", "", "Archive"),
+]
+
+
+@pytest.mark.parametrize(("role", "action", "resource", "failed_state"), CASES, ids=[c[1] for c in CASES])
+def test_removing_one_permission_breaks_the_pipeline_where_it_is_used(aws, role, action, resource, failed_state):
+    arn = stepfunctions.execution_role_arn if role == WORKFLOW_ROLE else aws.outputs["archive_role_arn"]
+    remove_action(arn, action, resource)
+    change()
+    executions = aws.settle()
+
+    assert statuses(executions) == {"FAILED": 1}
+    (letter,) = drain(aws.outputs["dlq_url"])
+    assert letter["Body"]["failedState"] == failed_state
+    refusals = authorization.denied + stepfunctions.refused
+    assert refusals and (action in " ".join(refusals) or action == "sts:AssumeRole"), refusals
+
+
+def test_without_send_message_the_dead_letter_still_reaches_the_fallback(aws):
+    remove_action(stepfunctions.execution_role_arn, "dynamodb:PutItem", ":table/Audit")
+    remove_action(stepfunctions.execution_role_arn, "sqs:SendMessage")
+    change()
+    aws.settle()
+
+    assert drain(aws.outputs["dlq_url"]) == []
+    s3 = client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=aws.outputs["payload_bucket_name"]).get("Contents", [])]
+    assert [k for k in keys if k.startswith("payloads/dead-letters/")], keys
+    assert any("sqs:SendMessage" in refusal for refusal in authorization.denied)
+    assert ARCHIVE_ACCOUNT  # the archive side is untouched by this case
