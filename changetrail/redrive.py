@@ -273,17 +273,13 @@ class Redriver:
             self.streams, info["streamArn"], info["shardId"], info["startSequenceNumber"], info["endSequenceNumber"]
         )
         chunks = trigger.plan_chunks(records, trigger.DEFAULT_INLINE_BUDGET)
+        store = claims.records_store(self.s3, self.outputs["payload_bucket_name"])
         inputs = []
         for index, chunk in enumerate(chunks):
             batch = trigger.coordinates(chunk)
-            execution_input = trigger.execution_input(chunk, batch, trigger.DEFAULT_INLINE_BUDGET, self._store)
+            execution_input = trigger.execution_input(chunk, batch, trigger.DEFAULT_INLINE_BUDGET, store)
             inputs.append((f"{redrive_name(letter, attempt)[:70]}-{index}", {**execution_input, "redrive": marker}))
         return inputs
-
-    def _store(self, name: str, body: dict[str, Any]) -> dict[str, str]:
-        bucket, key = self.outputs["payload_bucket_name"], f"payloads/{name}.json"
-        self.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode())
-        return {"bucket": bucket, "key": key}
 
     def _start(self, name: str, execution_input: dict[str, Any]) -> str:
         machine = self.outputs["state_machine_arn"]

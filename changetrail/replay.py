@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from changetrail.archive import Archive, ArchivedObject, in_window
-from functions import trigger
+from functions import claims, trigger
 from functions.contracts import CONTRACT_VERSION
 
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
@@ -85,11 +85,7 @@ def start_replays(
 ) -> list[str]:
     """Start one execution per archive object in the window; returns their names."""
 
-    def store(name: str, body: dict[str, Any]) -> dict[str, str]:
-        key = f"payloads/{name}.json"
-        s3.put_object(Bucket=outputs["payload_bucket_name"], Key=key, Body=json.dumps(body).encode())
-        return {"bucket": outputs["payload_bucket_name"], "key": key}
-
+    store = claims.records_store(s3, outputs["payload_bucket_name"])
     names = []
     for archived, lines in selected(archive, table, start, end, item_key):
         name, execution_input = replay_input(archived, lines, source_arn_for(outputs, table), store)

@@ -8,6 +8,7 @@ and dead letters the DLQ could not take under ``payloads/dead-letters/``, where 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -24,6 +25,17 @@ def _client() -> Any:
     global _s3
     _s3 = _s3 or boto3.client("s3")
     return _s3
+
+
+def records_store(s3: Any, bucket: str) -> Callable[[str, dict[str, Any]], S3Location]:
+    """``store(name, body)``: puts an execution's records at ``payloads/<name>.json`` with this client."""
+
+    def store(name: str, body: dict[str, Any]) -> S3Location:
+        key = f"{PREFIX}{name}.json"
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode())
+        return {"bucket": bucket, "key": key}
+
+    return store
 
 
 def put(bucket: str, key: str, body: str) -> S3Location:

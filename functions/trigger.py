@@ -17,6 +17,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from functions import claims
 from functions.contracts import CONTRACT_VERSION, BatchCoordinates, ExecutionInput, batch_id
 
 logger = Logger(service="changetrail-trigger")
@@ -127,11 +128,7 @@ def _client(service: str) -> Any:
 def start_chunks(records: list[dict[str, Any]], settings: TriggerSettings, sfn: Any, s3: Any) -> list[str]:
     """Start one execution per chunk; return the sequence numbers to report as failed."""
 
-    def store(name: str, body: dict[str, Any]) -> dict[str, str]:
-        key = f"payloads/{name}.json"
-        s3.put_object(Bucket=settings.payload_bucket, Key=key, Body=json.dumps(body).encode())
-        return {"bucket": settings.payload_bucket, "key": key}
-
+    store = claims.records_store(s3, settings.payload_bucket)
     chunks = plan_chunks(records, settings.inline_budget)
     for index, chunk in enumerate(chunks):
         batch = coordinates(chunk)
