@@ -22,6 +22,10 @@ FINISHED = {
 }
 
 
+FAILURE_PATH = ("SendToDLQ", "SendToFallback")
+"""States that record a failure: one of them failing too does not make it the failed state."""
+
+
 class NoSuchExecutionError(LookupError):
     pass
 
@@ -106,10 +110,6 @@ def build_execution(name: str, arn: str, events: list[Event]) -> Execution:
     if execution.status == "FAILED" and failed:
         execution.failed_state = failed[-1].name
     return execution
-
-
-FAILURE_PATH = ("SendToDLQ", "SendToFallback")
-"""States that record a failure: one of them failing too does not make it the failed state."""
 
 
 def _record_count(raw_input: str) -> int | None:

@@ -20,6 +20,7 @@ redrive twice, or again after an interruption, adds nothing twice.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import time
 from collections import Counter
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from changetrail.executions import ExecutionSource, NoSuchExecutionError, execution_name_of
+from changetrail.executions import FAILURE_PATH, ExecutionSource, NoSuchExecutionError, execution_name_of
 from changetrail.streams import LostToRetentionError, read_range
 from functions import claims, trigger
 
@@ -103,19 +104,19 @@ def read_dead_letters(
             yield DeadLetter(queue_url, message["ReceiptHandle"], message["MessageId"], body, classify(body))
 
 
-def read_fallback_letters(s3: Any, bucket: str, limit: int | None = None) -> Iterator[DeadLetter]:
-    """Dead letters written to the payload bucket because the DLQ was unavailable."""
-    count = 0
+def fallback_keys(s3: Any, bucket: str) -> Iterator[str]:
+    """Keys of the dead letters written to the payload bucket because the DLQ was unavailable."""
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=claims.DEAD_LETTER_PREFIX):
-        for entry in page.get("Contents", []):
-            if limit is not None and count >= limit:
-                return
-            count += 1
-            try:
-                body = json.loads(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
-            except json.JSONDecodeError:
-                body = {"raw": entry["Key"]}
-            yield DeadLetter(f"s3://{bucket}", entry["Key"], entry["Key"], body, classify(body))
+        yield from (entry["Key"] for entry in page.get("Contents", []))
+
+
+def read_fallback_letters(s3: Any, bucket: str, limit: int | None = None) -> Iterator[DeadLetter]:
+    for key in itertools.islice(fallback_keys(s3, bucket), limit):
+        try:
+            body = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except json.JSONDecodeError:
+            body = {"raw": key}
+        yield DeadLetter(f"s3://{bucket}", key, key, body, classify(body))
 
 
 def release(sqs: Any, letter: DeadLetter) -> None:
@@ -196,7 +197,8 @@ class Redriver:
         return read_fallback_letters(self.s3, bucket, limit) if bucket else iter(())
 
     def depth(self) -> int:
-        total = sum(1 for _ in self.fallback_letters())
+        bucket = self.outputs.get("payload_bucket_name")
+        total = sum(1 for _ in fallback_keys(self.s3, bucket)) if bucket else 0
         for url in self.queues():
             attributes = self.sqs.get_queue_attributes(
                 QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
@@ -315,4 +317,4 @@ class Redriver:
 
 
 def _dead_lettered(execution: Any) -> bool:
-    return any(step.name in ("SendToDLQ", "SendToFallback") and step.exited and not step.error for step in execution.steps)
+    return any(step.name in FAILURE_PATH and step.exited and not step.error for step in execution.steps)

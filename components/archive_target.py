@@ -136,24 +136,15 @@ class ArchiveTarget(pulumi.ComponentResource):
                         ["s3:GetObject"],
                         [pulumi.Output.concat("arn:aws:s3:::", args.payload_bucket_name, "/", ARCHIVE_BODY_PREFIX, "*")],
                     ),
-                    {
-                        **use_key(
-                            "DecryptArchiveBodies",
-                            pulumi.Output.concat("arn:aws:kms:", config.region, ":", args.pipeline_account_id, ":key/*"),
-                            ["kms:Decrypt"],
-                            ["s3"],
-                            config.region,
-                        ),
-                        # The pipeline key's id is not known here; the bucket it encrypts is.
-                        "Condition": {
-                            "StringEquals": {
-                                "kms:ViaService": f"s3.{config.region}.amazonaws.com",
-                                "kms:EncryptionContext:aws:s3:arn": pulumi.Output.concat(
-                                    "arn:aws:s3:::", args.payload_bucket_name
-                                ),
-                            }
-                        },
-                    },
+                    # The pipeline key's id is not known here; the bucket it encrypts is.
+                    use_key(
+                        "DecryptArchiveBodies",
+                        pulumi.Output.concat("arn:aws:kms:", config.region, ":", args.pipeline_account_id, ":key/*"),
+                        ["kms:Decrypt"],
+                        ["s3"],
+                        config.region,
+                        {"kms:EncryptionContext:aws:s3:arn": pulumi.Output.concat("arn:aws:s3:::", args.payload_bucket_name)},
+                    ),
                 ]
             ),
             opts=child,

@@ -90,12 +90,18 @@ def key_policy(
     return policy_document(statements)
 
 
-def use_key(sid: str, key_arn: pulumi.Input[str], actions: list[str], services: Sequence[str], region: str) -> dict[str, Any]:
-    """An IAM statement: use this key, only through these services (S3, SQS, …), never directly."""
-    return {
-        **allow(sid, actions, [key_arn]),
-        "Condition": {"StringEquals": {"kms:ViaService": [f"{service}.{region}.amazonaws.com" for service in services]}},
-    }
+def use_key(
+    sid: str,
+    key_arn: pulumi.Input[str],
+    actions: list[str],
+    services: Sequence[str],
+    region: str,
+    context: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An IAM statement: use this key, only through these services (S3, SQS, …), never directly;
+    ``context`` adds required encryption-context values."""
+    via = {"kms:ViaService": [f"{service}.{region}.amazonaws.com" for service in services]}
+    return {**allow(sid, actions, [key_arn]), "Condition": {"StringEquals": {**via, **(context or {})}}}
 
 
 @dataclass(frozen=True)

@@ -23,18 +23,23 @@ come or go."""
 _credentials: dict[str, dict[str, str]] = {}
 
 
+def assume(role_arn: str, caller: dict[str, str] | None = None, session_name: str = "changetrail-embedded") -> dict[str, str]:
+    """boto3 keyword credentials of ``role_arn``, assumed with ``caller``'s credentials (default: the harness's)."""
+    with ENVIRONMENT_LOCK:
+        sts = boto3.client("sts", region_name=REGION, config=CLIENT_CONFIG, **(caller or {}))
+    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+    return {
+        "aws_access_key_id": creds["AccessKeyId"],
+        "aws_secret_access_key": creds["SecretAccessKey"],
+        "aws_session_token": creds["SessionToken"],
+    }
+
+
 def role_credentials(role_arn: str) -> dict[str, str]:
-    """Credentials of an assumed role; moto maps them to the role's account."""
+    """Credentials of an assumed role, once per role; moto maps them to the role's account."""
     with _lock:
         if role_arn not in _credentials:
-            with ENVIRONMENT_LOCK:
-                sts = boto3.client("sts", region_name=REGION, config=CLIENT_CONFIG)
-            creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="changetrail-embedded")["Credentials"]
-            _credentials[role_arn] = {
-                "aws_access_key_id": creds["AccessKeyId"],
-                "aws_secret_access_key": creds["SecretAccessKey"],
-                "aws_session_token": creds["SessionToken"],
-            }
+            _credentials[role_arn] = assume(role_arn)
         return _credentials[role_arn]
 
 

@@ -30,6 +30,9 @@ DENY_WRITES = {
 }
 
 
+AUDIT_UNAVAILABLE = ("ResourceNotFoundException", "Requested resource not found")
+
+
 class SNSInternalError(SNSException):
     code = "InternalError"
 
@@ -143,7 +146,6 @@ def dead_letter_queue_down_while_audit_fails(outputs: dict[str, Any]) -> Iterato
         yield raised
 
 
-AUDIT_UNAVAILABLE = ("ResourceNotFoundException", "Requested resource not found")
 FAULTS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "audit table throttled": audit_put_fails(
         "ProvisionedThroughputExceededException", "Rate of requests exceeds the allowed throughput"

@@ -66,9 +66,10 @@ def _credentials_for(role_arn: str) -> tuple[dict[str, str], str | None]:
         return pipeline_keys, execution_role_arn
     if execution_role_arn is None:
         return role_credentials(role_arn), None
+    if not authorization.allowed(execution_role_arn, "sts:AssumeRole", role_arn):
+        refused.append(f"{execution_role_arn} has no sts:AssumeRole on {role_arn} in its policies")
+        return pipeline_keys, execution_role_arn
     try:
-        if not authorization.allowed(execution_role_arn, "sts:AssumeRole", role_arn):
-            raise trust.TrustDenied(f"{execution_role_arn} has no sts:AssumeRole on {role_arn} in its policies")
         return trust.assume_role(role_arn, execution_role_arn), role_arn
     except trust.TrustDenied as denied:
         refused.append(str(denied))

@@ -18,10 +18,9 @@ import fnmatch
 import json
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
-from changetrail.embedded.accounts import CLIENT_CONFIG, ENVIRONMENT_LOCK, REGION, account_of, client, role_credentials
+from changetrail.embedded.accounts import account_of, assume, client, role_credentials
 
 OPERATORS = {
     "StringEquals": lambda actual, expected: actual == expected,
@@ -100,11 +99,4 @@ def assume_role(role_arn: str, caller_role_arn: str, session_name: str = "change
         policy = {"Statement": []}
     if not may_assume(policy, caller_role_arn):
         raise TrustDenied(f"User: {caller_role_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}")
-    with ENVIRONMENT_LOCK:
-        sts = boto3.client("sts", region_name=REGION, config=CLIENT_CONFIG, **role_credentials(caller_role_arn))
-    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
-    return {
-        "aws_access_key_id": creds["AccessKeyId"],
-        "aws_secret_access_key": creds["SecretAccessKey"],
-        "aws_session_token": creds["SessionToken"],
-    }
+    return assume(role_arn, role_credentials(caller_role_arn), session_name)
