@@ -152,16 +152,17 @@ class EmbeddedAws:
         arn = self.outputs["state_machine_arn"]
         deadline = time.monotonic() + timeout
         while True:
-            executions = [
-                e for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn) for e in page["executions"]
-            ]
-            if all(e["status"] in TERMINAL for e in executions):
-                if self.execution_logs:
-                    self.execution_logs.publish(executions)
-                return executions
+            # Ask only for running executions: listing them all on every poll competed with them for the GIL.
+            running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING", maxResults=5)["executions"]
+            if not running:
+                executions = self.executions()
+                if all(e["status"] in TERMINAL for e in executions):
+                    if self.execution_logs:
+                        self.execution_logs.publish(executions)
+                    return executions
             if time.monotonic() > deadline:
-                running = [e["name"] for e in executions if e["status"] not in TERMINAL]
-                raise TimeoutError(f"{len(running)} executions still running after {timeout}s: {running[:5]}")
+                names = [e["name"] for e in running]
+                raise TimeoutError(f"executions still running after {timeout}s: {names}")
             time.sleep(0.05)
 
     def executions(self) -> list[dict[str, Any]]:
