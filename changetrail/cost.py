@@ -4,7 +4,8 @@ Runs N synthetic changes (a quarter inserts, the rest updates of one attribute, 
 ``item_size`` bytes) through the stack on the embedded AWS, counts every request the pipeline
 makes (the request recorder sees all of them), and prices the counts with a dated price table
 (``data/prices-us-east-1.json``). The naive column prices the same work done the naive way: one
-execution, one archive object and one SNS publish per change.
+execution, one archive object and one SNS publish per change. A provisioned Audit table
+(``audit.capacityMode``) is priced in WCU-hours at its target utilization, its fixed minimum apart.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any
 
 from changetrail.embedded import EmbeddedAws, client, lambdas
 from changetrail.embedded.recorder import RequestLog, recording
+from components.config import parse_audit
 
 PRICES_PATH = Path(__file__).with_name("data") / "prices-us-east-1.json"
 EXPRESS_MEMORY_GB = 64 / 1024  # Express bills memory in 64 MB steps; this state data stays far below
-LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
+HOURS_PER_MONTH = 730
 
 
 @dataclass(frozen=True)
@@ -121,11 +123,16 @@ def _settings(aws: EmbeddedAws) -> dict[str, Any]:
     config = aws.config
     workflow, notifications = config.get("changetrail:workflow") or {}, config.get("changetrail:notifications") or {}
     trigger = config.get("changetrail:trigger") or {}
+    audit = parse_audit(config.get("changetrail:audit"))  # its defaults and checks, not a second copy of them
     return {
         "notify_mode": notifications.get("mode", "change"),
         "log_level": workflow.get("logLevel", "ALL"),
         "include_execution_data": workflow.get("includeExecutionData", True),
         "batch_size": trigger.get("batchSize", 100),
+        "capacity_mode": audit.capacity_mode,
+        "target_utilization": audit.target_utilization if audit.provisioned else None,
+        "min_write_capacity": audit.min_write_capacity if audit.provisioned else None,
+        "read_capacity": audit.read_capacity if audit.provisioned else None,
     }
 
 
@@ -144,7 +151,6 @@ def _usage(aws: EmbeddedAws, log: RequestLog, changes: int, executions: list[dic
     audit_writes = log.count("dynamodb", "PutItem", outputs["audit_table_name"])
     table = client("dynamodb").describe_table(TableName=outputs["audit_table_name"])["Table"]
     wru_per_write = sum(row_write_units(row, table) for row in rows) / max(1, len(rows))
-    log_group = outputs["log_group_name"].rsplit("/", 1)[-1]
     return Usage(
         changes=changes,
         executions=log.count("sfn", "StartExecution"),
@@ -156,7 +162,7 @@ def _usage(aws: EmbeddedAws, log: RequestLog, changes: int, executions: list[dic
         s3_puts=log.count("s3", "PutObject"),
         sns_publishes=log.count("sns", "Publish"),
         sqs_sends=log.count("sqs", "SendMessage"),
-        log_bytes=log.size("logs", "PutLogEvents", log_group) + log.size("cloudwatch-logs", "PutLogEvents", log_group),
+        log_bytes=aws.execution_logs.ingested_bytes if aws.execution_logs else 0,
     )
 
 
@@ -178,8 +184,29 @@ def load_prices(path: Path = PRICES_PATH) -> dict[str, Any]:
     return json.loads(path.read_text(), parse_float=Decimal)
 
 
-def price(usage: Usage, prices: dict[str, Any], architecture: str = "arm64") -> dict[str, float]:
-    """$ for this usage, by service."""
+def audit_write_dollars(wru: float, prices: dict[str, Any], target_utilization: int | None = None) -> Decimal:
+    """On demand (``target_utilization`` None): per write request unit. Provisioned: per WCU-hour; a WCU
+    absorbs one write unit a second and the autoscaler keeps consumed/provisioned at the target, so
+    steady load pays for ``wru / (3600 * target)`` WCU-hours (the minimum capacity floor apart)."""
+    if target_utilization is None:
+        return Decimal(wru) * prices["dynamodb_on_demand"]["write_request_unit"]
+    wcu_hours = Decimal(wru) / (3600 * Decimal(target_utilization) / 100)
+    return wcu_hours * prices["dynamodb_provisioned"]["wcu_hour"]
+
+
+def provisioned_floor(prices: dict[str, Any], min_write_capacity: int, read_capacity: int) -> dict[str, float]:
+    """$ a month the table and its index pay at minimum capacity, whatever the traffic (2: table + index)."""
+    p = prices["dynamodb_provisioned"]
+    return {
+        "write": float(2 * min_write_capacity * p["wcu_hour"] * HOURS_PER_MONTH),
+        "read": float(2 * read_capacity * p["rcu_hour"] * HOURS_PER_MONTH),
+    }
+
+
+def price(
+    usage: Usage, prices: dict[str, Any], architecture: str = "arm64", target_utilization: int | None = None
+) -> dict[str, float]:
+    """$ for this usage, by service; ``target_utilization`` (percent) prices a provisioned Audit table."""
     p = prices
     return {
         "lambda": float(
@@ -190,7 +217,7 @@ def price(usage: Usage, prices: dict[str, Any], architecture: str = "arm64") -> 
             usage.executions * p["stepfunctions_express"]["request"]
             + Decimal(usage.express_gb_seconds) * p["stepfunctions_express"]["gb_second"]
         ),
-        "dynamodb": float(Decimal(usage.audit_wru) * p["dynamodb_on_demand"]["write_request_unit"]),
+        "dynamodb": float(audit_write_dollars(usage.audit_wru, p, target_utilization)),
         "s3": float(usage.s3_puts * p["s3_standard"]["put_request"]),
         "sns": float(usage.sns_publishes * p["sns"]["publish_request_64kb"]),
         "sqs": float(usage.sqs_sends * p["sqs_standard"]["request_64kb"]),
@@ -232,7 +259,13 @@ def report(stack: str, changes: int, item_size: int, overrides: dict[str, Any] |
     aws_settings: dict[str, Any] = {}
     usage = measure(stack, changes, item_size, overrides, aws_settings)
     prices = load_prices()
-    ours, theirs = per_million(price(usage, prices), changes), per_million(price(naive(usage), prices), changes)
+    utilization = aws_settings["target_utilization"]
+    ours = per_million(price(usage, prices, target_utilization=utilization), changes)
+    theirs = per_million(price(naive(usage), prices, target_utilization=utilization), changes)
+    floor = None
+    if utilization is not None:
+        dollars = provisioned_floor(prices, aws_settings["min_write_capacity"], aws_settings["read_capacity"])
+        floor = {kind: round(amount, 2) for kind, amount in dollars.items()}
     pipeline = round(sum(v for k, v in ours.items() if k != "logs"), 4)
     target = TARGETS_USD_PER_MILLION.get(aws_settings.get("notify_mode", "change"), 1.60)
     return {
@@ -246,6 +279,7 @@ def report(stack: str, changes: int, item_size: int, overrides: dict[str, Any] |
         "usd_per_million_without_logs": pipeline,
         "pipeline_usd_per_million": pipeline,
         "logs_usd_per_million": round(ours["logs"], 4),
+        "dynamodb_floor_usd_per_month": floor,
         "pipeline_target_usd_per_million": target,
         "pipeline_meets_target": pipeline <= target,
         "usd_per_million_by_service": {k: round(v, 4) for k, v in ours.items()},
@@ -281,5 +315,17 @@ def render(result: dict[str, Any]) -> str:
         f"CloudWatch Logs (execution logging): {result['logs_usd_per_million']:.4f} $/million at level "
         f"{settings.get('log_level', '?')}, execution data {'in' if settings.get('include_execution_data') else 'out'} "
         "(workflow.logLevel ERROR logs only failed executions)",
+        _dynamodb_pricing(settings, result.get("dynamodb_floor_usd_per_month")),
     ]
     return "\n".join(lines)
+
+
+def _dynamodb_pricing(settings: dict[str, Any], floor: dict[str, float] | None) -> str:
+    if settings.get("capacity_mode") != "provisioned" or floor is None:
+        return "DynamoDB (Audit table + byItem index): on-demand, per write request unit"
+    return (
+        f"DynamoDB (Audit table + byItem index): provisioned, WCU-hours at {settings['target_utilization']}% utilization; "
+        f"plus a fixed floor of {floor['write']:.2f} $/month for the minimum write capacity "
+        f"(2 x {settings['min_write_capacity']} WCU) and {floor['read']:.2f} $/month for the read capacity "
+        f"(2 x {settings['read_capacity']} RCU), whatever the traffic"
+    )

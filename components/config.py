@@ -42,6 +42,19 @@ class AuditConfig:
     table_name: str = "Audit"
     point_in_time_recovery: bool = True
     deletion_protection: bool = False
+    capacity_mode: str = "onDemand"
+    """provisioned: write capacity (table and index alike) auto scaled between the bounds below; cheaper
+    per write under steady load, but the minimum is paid even when nothing changes."""
+    min_write_capacity: int = 5
+    max_write_capacity: int = 1000
+    target_utilization: int = 70
+    """Percent of provisioned write capacity the autoscaler keeps consumed."""
+    read_capacity: int = 5
+    """Fixed (reads are rare: history and restore), for the table and the index each."""
+
+    @property
+    def provisioned(self) -> bool:
+        return self.capacity_mode == "provisioned"
 
 
 @dataclass(frozen=True)
@@ -57,7 +70,7 @@ class TriggerConfig:
     parallelization_factor: int = 1
     filter_patterns: tuple[str, ...] = ()
     """Event-source-mapping filter patterns, each a JSON string."""
-    max_inline_payload_bytes: int = 60_000
+    max_inline_payload_bytes: int = 120_000
     memory_size: int = 256
 
 
@@ -268,10 +281,25 @@ def parse_source(raw: Any) -> SourceConfig:
 
 def parse_audit(raw: Any) -> AuditConfig:
     s = _Section("audit", raw, _fields(AuditConfig))
+    # 40000: DynamoDB's default per-table write quota (table and each index).
+    low = s.integer("minWriteCapacity", AuditConfig.min_write_capacity, 1, 40_000)
+    high = s.integer("maxWriteCapacity", AuditConfig.max_write_capacity, 1, 40_000)
+    if high < low:
+        raise s.fail(
+            "maxWriteCapacity",
+            f"is {high}, below {s.key('minWriteCapacity')} ({low})",
+            f"raise maxWriteCapacity to at least {low}, or lower minWriteCapacity",
+        )
     return AuditConfig(
         table_name=s.string("tableName", AuditConfig.table_name, TABLE_NAME, "3-255 characters of A-Z a-z 0-9 _ . -"),
         point_in_time_recovery=s.boolean("pointInTimeRecovery", True),
         deletion_protection=s.boolean("deletionProtection", False),
+        capacity_mode=s.choice("capacityMode", AuditConfig.capacity_mode, ("onDemand", "provisioned")),
+        min_write_capacity=low,
+        max_write_capacity=high,
+        # The range AWS accepts for DynamoDB target tracking.
+        target_utilization=s.integer("targetUtilization", AuditConfig.target_utilization, 20, 90),
+        read_capacity=s.integer("readCapacity", AuditConfig.read_capacity, 1, 40_000),
     )
 
 

@@ -51,6 +51,14 @@ def _dummy_zip() -> bytes:
     return buffer.getvalue()
 
 
+DYNAMODB_SCALING_ROLE = "dynamodb.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_DynamoDBTable"
+
+
+def _throughput(inputs: Inputs) -> dict[str, int]:
+    """A table's or index's provisioned capacity; AWS refuses a PROVISIONED table or index without it."""
+    return {"ReadCapacityUnits": _int(inputs["readCapacity"]), "WriteCapacityUnits": _int(inputs["writeCapacity"])}
+
+
 class MotoMocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.registry = Registry()
@@ -81,6 +89,8 @@ class MotoMocks(pulumi.runtime.Mocks):
             "aws:kms/alias:Alias": self._kms_alias,
             "aws:cloudwatch/metricAlarm:MetricAlarm": self._metric_alarm,
             "aws:cloudwatch/dashboard:Dashboard": self._dashboard,
+            "aws:appautoscaling/target:Target": self._scalable_target,
+            "aws:appautoscaling/policy:Policy": self._scaling_policy,
         }
 
     # -- Mocks interface -------------------------------------------------------------------
@@ -151,6 +161,9 @@ class MotoMocks(pulumi.runtime.Mocks):
             "AttributeDefinitions": [{"AttributeName": a["name"], "AttributeType": a["type"]} for a in inputs["attributes"]],
             "BillingMode": inputs.get("billingMode", "PAY_PER_REQUEST"),
         }
+        provisioned = request["BillingMode"] == "PROVISIONED"
+        if provisioned:
+            request["ProvisionedThroughput"] = _throughput(inputs)
         indexes = inputs.get("globalSecondaryIndexes") or []
         if indexes:
             request["GlobalSecondaryIndexes"] = [
@@ -160,6 +173,7 @@ class MotoMocks(pulumi.runtime.Mocks):
                     "Projection": {"ProjectionType": index.get("projectionType", "ALL")}
                     | ({"NonKeyAttributes": index["nonKeyAttributes"]} if index.get("nonKeyAttributes") else {}),
                 }
+                | ({"ProvisionedThroughput": _throughput(index)} if provisioned else {})
                 for index in indexes
             ]
         encryption = inputs.get("serverSideEncryption") or {}
@@ -174,6 +188,40 @@ class MotoMocks(pulumi.runtime.Mocks):
         if table.get("LatestStreamArn"):
             outputs.update(streamArn=table["LatestStreamArn"], streamLabel=table["LatestStreamLabel"])
         return name, outputs
+
+    # -- Application Auto Scaling ----------------------------------------------------------
+    def _scalable_target(self, args: Args, account: str, inputs: Inputs) -> Created:
+        arn = client("application-autoscaling", account).register_scalable_target(
+            ServiceNamespace=inputs["serviceNamespace"],
+            ResourceId=inputs["resourceId"],
+            ScalableDimension=inputs["scalableDimension"],
+            MinCapacity=inputs["minCapacity"],
+            MaxCapacity=inputs["maxCapacity"],
+        )["ScalableTargetARN"]
+        role = inputs.get("roleArn")
+        if not role and inputs["serviceNamespace"] == "dynamodb":
+            # Without a role AWS acts through (and reports) the namespace's service-linked role.
+            role = f"arn:aws:iam::{account}:role/aws-service-role/{DYNAMODB_SCALING_ROLE}"
+        # The provider's id for a scalable target is its resource id.
+        return inputs["resourceId"], {**inputs, "arn": arn, "roleArn": role or ""}
+
+    def _scaling_policy(self, args: Args, account: str, inputs: Inputs) -> Created:
+        name = self._autoname(args, inputs)
+        tracking = inputs.get("targetTrackingScalingPolicyConfiguration") or {}
+        predefined = tracking.get("predefinedMetricSpecification") or {}
+        configuration: dict[str, Any] = {"TargetValue": float(tracking["targetValue"])}
+        if predefined:
+            configuration["PredefinedMetricSpecification"] = {"PredefinedMetricType": predefined["predefinedMetricType"]}
+        policy = client("application-autoscaling", account).put_scaling_policy(
+            PolicyName=name,
+            ServiceNamespace=inputs["serviceNamespace"],
+            ResourceId=inputs["resourceId"],
+            ScalableDimension=inputs["scalableDimension"],
+            PolicyType=inputs.get("policyType", "StepScaling"),
+            TargetTrackingScalingPolicyConfiguration=configuration,
+        )
+        alarms = [alarm["AlarmARN"] for alarm in policy.get("Alarms", [])]
+        return name, {**inputs, "name": name, "arn": policy["PolicyARN"], "alarmArns": alarms}
 
     # -- S3 --------------------------------------------------------------------------------
     def _bucket(self, args: Args, account: str, inputs: Inputs) -> Created:

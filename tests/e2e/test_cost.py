@@ -89,6 +89,33 @@ def test_the_report_keeps_execution_logs_apart_from_the_pipeline(measured):
     by_service = measured["usd_per_million_by_service"]
     assert measured["logs_usd_per_million"] == pytest.approx(by_service["logs"], abs=1e-3)
     assert measured["pipeline_usd_per_million"] == pytest.approx(measured["usd_per_million"] - by_service["logs"], abs=1e-3)
-    assert measured["settings"] == {"notify_mode": "change", "log_level": "ALL", "include_execution_data": True, "batch_size": 40}
+    assert measured["settings"] == {
+        "notify_mode": "change",
+        "log_level": "ALL",
+        "include_execution_data": True,
+        "batch_size": 40,
+        "capacity_mode": "onDemand",
+        "target_utilization": None,
+        "min_write_capacity": None,
+        "read_capacity": None,
+    }
     assert measured["pipeline_target_usd_per_million"] == 1.60
     assert "CloudWatch Logs (execution logging)" in cost.render(measured)
+    assert "DynamoDB (Audit table + byItem index): on-demand, per write request unit" in cost.render(measured)
+    assert measured["dynamodb_floor_usd_per_month"] is None
+
+
+NOTIFICATIONS_OFF = {"changetrail:notifications": {"mode": "off"}}
+
+
+def test_a_provisioned_audit_table_prices_its_writes_below_on_demand():
+    provisioned = cost.report("dev", 40, 1024, {"changetrail:audit": {"capacityMode": "provisioned"}, **NOTIFICATIONS_OFF})
+    on_demand = cost.report("dev", 40, 1024, NOTIFICATIONS_OFF)
+    assert (provisioned["settings"]["capacity_mode"], provisioned["settings"]["target_utilization"]) == ("provisioned", 70)
+    assert provisioned["usage"]["audit_wru"] == on_demand["usage"]["audit_wru"], "same rows, priced differently"
+    dynamodb = provisioned["usd_per_million_by_service"]["dynamodb"]
+    assert 0 < dynamodb < on_demand["usd_per_million_by_service"]["dynamodb"]
+    assert dynamodb == provisioned["naive_usd_per_million_by_service"]["dynamodb"], "naive writes the same rows"
+    assert provisioned["dynamodb_floor_usd_per_month"] == {"write": round(5 * 2 * 0.00065 * 730, 2), "read": 0.95}
+    rendered = cost.render(provisioned)
+    assert "provisioned, WCU-hours at 70% utilization" in rendered and "4.75 $/month" in rendered

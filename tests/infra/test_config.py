@@ -69,6 +69,18 @@ WRONG = [
     ("dlq-retention", {"workflow": {"dlqRetentionDays": 15}}, "workflow.dlqRetentionDays", r"from 1 to 14"),
     ("runtime", {"lambda": {"runtime": "python3.9"}}, "lambda.runtime", r"python3\.12"),
     ("redaction-logged", {"redaction": {"attributes": ["password"]}}, "redaction.attributes", r"includeExecutionData"),
+    ("capacity-mode", {"audit": {"capacityMode": "fixed"}}, "audit.capacityMode", r"is 'fixed'.*onDemand, provisioned"),
+    (
+        "capacity-bounds",
+        {"audit": {"minWriteCapacity": 50, "maxWriteCapacity": 10}},
+        "audit.maxWriteCapacity",
+        r"is 10, below changetrail:audit\.minWriteCapacity \(50\).*raise maxWriteCapacity",
+    ),
+    ("capacity-min", {"audit": {"minWriteCapacity": 0}}, "audit.minWriteCapacity", r"from 1 to 40000, got 0"),
+    ("capacity-max", {"audit": {"maxWriteCapacity": 40001}}, "audit.maxWriteCapacity", r"from 1 to 40000, got 40001"),
+    ("utilization-low", {"audit": {"targetUtilization": 10}}, "audit.targetUtilization", r"from 20 to 90, got 10"),
+    ("utilization-high", {"audit": {"targetUtilization": 95}}, "audit.targetUtilization", r"from 20 to 90, got 95"),
+    ("read-capacity", {"audit": {"readCapacity": 0}}, "audit.readCapacity", r"from 1 to 40000, got 0"),
 ]
 
 
@@ -96,6 +108,8 @@ def test_defaults_reproduce_the_seed_names():
     s = settings()
     assert (s.source.table_name, s.source.hash_key, s.source.range_key) == ("Configuration", "key", None)
     assert s.audit.table_name == "Audit" and s.trigger.function_name == "audit_producer"
+    assert (s.audit.capacity_mode, s.audit.provisioned) == ("onDemand", False)
+    assert (s.audit.min_write_capacity, s.audit.max_write_capacity, s.audit.target_utilization) == (5, 1000, 70)
     assert s.deployment == "pipeline" and s.pipeline is None
     assert s.workflow_role_name == "changetrail-dev-workflow"
     assert (s.archive.bucket_name, s.archive.role_name, s.archive.prefix) == (
@@ -132,6 +146,7 @@ def test_an_external_archive_needs_no_deploy_role():
         ({"changetrail:archive": {"accountId": REMOVE}}, r"^changetrail:archive\.accountId is required; fix: "),
         ({"changetrail:deployment": "both"}, r"^changetrail:deployment is 'both'; fix: "),
         ({"changetrail:notifications": {"emails": ["nobody"]}}, r"^changetrail:notifications\.emails is \['nobody'\]; fix: "),
+        ({"changetrail:audit": {"capacityMode": "reserved"}}, r"^changetrail:audit\.capacityMode is 'reserved'; fix: "),
     ],
 )
 def test_the_program_refuses_a_wrong_stack_config(overrides, message):

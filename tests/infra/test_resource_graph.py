@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from pulumi.runtime.mocks import MockMonitor
 
 from components.config import ConfigError
 from tests.infra.conftest import (
@@ -43,6 +44,10 @@ EXTERNAL_ARCHIVE = {
         "readerRoleName": "acme-archive-reader",
     }
 }
+PROVISIONED = {
+    "changetrail:audit": {"capacityMode": "provisioned", "minWriteCapacity": 10, "maxWriteCapacity": 500, "targetUtilization": 60}
+}
+SCALING_TARGET, SCALING_POLICY = "aws:appautoscaling/target:Target", "aws:appautoscaling/policy:Policy"
 TARGET = {"changetrail:deployment": "archive-target", "changetrail:pipeline": {"accountId": "333333333333", "stack": "prod"}}
 REFERENCE_KEYS = ("FunctionName", "TableName", "RoleArn", "Bucket", "ExpectedBucketOwner", "TopicArn", "QueueUrl")
 """ASL parameters that must hold a rendered ARN, name or URL."""
@@ -73,6 +78,11 @@ def external_archive(deploy) -> Run:
 @pytest.fixture(scope="module")
 def target(deploy) -> Run:
     return deploy(TARGET)
+
+
+@pytest.fixture(scope="module")
+def provisioned(deploy) -> Run:
+    return deploy(PROVISIONED)
 
 
 def statements_of(document: str) -> list[dict[str, Any]]:
@@ -158,6 +168,72 @@ def test_the_audit_table_is_keyed_by_id_with_the_item_history_index_and_pitr(dev
     assert {a["name"]: a["type"] for a in table["attributes"]} == {"id": "S", "itemKey": "S", "historySortKey": "S"}
     assert table["pointInTimeRecovery"] == {"enabled": True}
     assert table["serverSideEncryption"] == {"enabled": True, "kmsKeyArn": stack_key(dev)}
+
+
+def test_a_provisioned_audit_table_starts_table_and_index_at_the_minimum_capacity(provisioned):
+    table = provisioned.one("aws:dynamodb/table:Table", "audit-table").inputs
+    assert table["billingMode"] == "PROVISIONED"
+    assert (table["writeCapacity"], table["readCapacity"]) == (10, 5)
+    (index,) = table["globalSecondaryIndexes"]
+    assert (index["name"], index["writeCapacity"], index["readCapacity"]) == ("byItem", 10, 5)
+
+
+def test_a_provisioned_audit_table_scales_table_and_index_writes_by_target_tracking(provisioned):
+    targets = {t.inputs["scalableDimension"]: t for t in provisioned.of_type(SCALING_TARGET)}
+    assert {dimension: t.inputs["resourceId"] for dimension, t in targets.items()} == {
+        "dynamodb:table:WriteCapacityUnits": "table/Audit",
+        "dynamodb:index:WriteCapacityUnits": "table/Audit/index/byItem",
+    }, "writes only: reads stay at readCapacity"
+    for t in targets.values():
+        assert (t.inputs["serviceNamespace"], t.inputs["minCapacity"], t.inputs["maxCapacity"]) == ("dynamodb", 10, 500)
+        assert "roleArn" not in t.inputs, "AWS uses its service-linked role; the program creates none"
+    policies = provisioned.of_type(SCALING_POLICY)
+    assert sorted((p.inputs["resourceId"], p.inputs["scalableDimension"]) for p in policies) == sorted(
+        (t.inputs["resourceId"], dimension) for dimension, t in targets.items()
+    )
+    for policy in policies:
+        assert policy.inputs["policyType"] == "TargetTrackingScaling"
+        assert policy.inputs["targetTrackingScalingPolicyConfiguration"] == {
+            "targetValue": 60,
+            "predefinedMetricSpecification": {"predefinedMetricType": "DynamoDBWriteCapacityUtilization"},
+        }
+    assert {r.parent_name for r in [*targets.values(), *policies]} == {"audit"}
+
+
+def ignored_changes(overrides: dict[str, Any] | None) -> dict[str, list[str]]:
+    """Resource name -> its ``ignoreChanges`` as the engine receives them (the recording mock does not see options)."""
+    seen: dict[str, list[str]] = {}
+    register = MockMonitor.RegisterResource
+
+    def recording(monitor: MockMonitor, request: Any) -> Any:
+        seen[request.name] = list(request.ignoreChanges)
+        return register(monitor, request)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(MockMonitor, "RegisterResource", recording)
+        run(overrides)
+    return seen
+
+
+def test_pulumi_leaves_the_write_capacity_the_autoscaler_set_alone_only_when_provisioned():
+    assert ignored_changes(PROVISIONED)["audit-table"] == ["writeCapacity", "globalSecondaryIndexes[0].writeCapacity"]
+    assert ignored_changes(None)["audit-table"] == []
+
+
+def test_an_on_demand_audit_table_has_no_capacity_and_no_scaling(dev):
+    table = dev.one("aws:dynamodb/table:Table", "audit-table").inputs
+    assert table["billingMode"] == "PAY_PER_REQUEST"
+    assert not {"readCapacity", "writeCapacity"} & {*table, *table["globalSecondaryIndexes"][0]}
+    assert not [r for r in dev.resources if r.typ.startswith("aws:appautoscaling/")]
+
+
+def test_provisioned_mode_adds_the_scaling_resources_and_changes_nothing_else(dev, provisioned):
+    def declared(program: Run) -> dict[str, str]:
+        return {r.name: r.typ for r in program.resources}
+
+    added = set(declared(provisioned)) - set(declared(dev))
+    assert set(declared(dev)) <= set(declared(provisioned))
+    assert sorted(declared(provisioned)[name] for name in added) == [SCALING_POLICY] * 2 + [SCALING_TARGET] * 2
 
 
 # -- state machine --------------------------------------------------------------------------
@@ -410,7 +486,7 @@ def test_an_existing_table_without_both_images_fails_the_run_with_the_fix():
 
 
 # -- structure and outputs ------------------------------------------------------------------
-@pytest.mark.parametrize("variant", ["dev", "external_archive", "target"])
+@pytest.mark.parametrize("variant", ["dev", "external_archive", "target", "provisioned"])
 def test_every_resource_is_parented_by_the_component_it_is_named_after(variant, request):
     program: Run = request.getfixturevalue(variant)
     components = {r.urn: r for r in program.resources if not r.custom}
