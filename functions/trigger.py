@@ -22,7 +22,7 @@ from functions.contracts import CONTRACT_VERSION, BatchCoordinates, ExecutionInp
 
 logger = Logger(service="changetrail-trigger")
 metrics = Metrics(namespace="changetrail", service="trigger")
-DEFAULT_INLINE_BUDGET = 60_000
+DEFAULT_INLINE_BUDGET = 120_000
 ENVELOPE_BYTES = 512
 _clients: dict[str, Any] = {}
 

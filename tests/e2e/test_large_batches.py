@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from changetrail.embedded import client
-from tests.e2e.conftest import archive_objects, audit_rows
+from changetrail.embedded import client, faults
+from components.config import TriggerConfig
+from tests.e2e.conftest import archive_objects, audit_rows, drain, statuses
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +25,7 @@ def test_a_batch_of_1000_records_is_chunked_audited_once_and_kept_in_order(deplo
     assert {e["status"] for e in executions} == {"SUCCEEDED"} and len(executions) > 1, "chunked into several executions"
     sfn = client("stepfunctions")
     sizes = [len(sfn.describe_execution(executionArn=e["executionArn"])["input"].encode()) for e in executions]
-    assert max(sizes) <= 60_000, "every inline input within maxInlinePayloadBytes"
+    assert max(sizes) <= TriggerConfig.max_inline_payload_bytes, "every inline input within maxInlinePayloadBytes"
 
     rows = audit_rows(aws)
     assert len(rows) == 1000 and len({r["id"]["S"] for r in rows}) == 1000
@@ -35,3 +36,35 @@ def test_a_batch_of_1000_records_is_chunked_audited_once_and_kept_in_order(deplo
     lines = [line for body in archive_objects(aws).values() for line in body]
     assert len(lines) == 1000 and len({line["eventId"] for line in lines}) == 1000
     assert all(json.loads(json.dumps(line))["sequenceNumber"] for line in lines)
+
+
+STATE_LIMIT = 256 * 1024
+
+
+def test_a_full_chunk_failing_after_diff_dead_letters_within_the_state_limit(deploy):
+    """The dead letter carries the execution input; added on top of a Diff output near its budget it
+    would pass the 256 KB state limit (moto does not enforce it, so the test measures every state)."""
+    aws = deploy({"changetrail:trigger": {"maxInlinePayloadBytes": 120_000}, "changetrail:notifications": {"mode": "batch"}})
+    ddb = client("dynamodb")
+    for n in range(32):
+        ddb.put_item(TableName="Configuration", Item={"key": {"S": f"big-{n:02d}"}, "payload": {"S": chr(97 + n % 26) * 3000}})
+    with faults.archive_denied(aws.outputs):
+        executions = aws.settle()
+
+    assert statuses(executions) == {"FAILED": 1}, "one chunk, failed in Archive"
+    sfn = client("stepfunctions")
+    (execution,) = executions
+    assert len(sfn.describe_execution(executionArn=execution["executionArn"])["input"].encode()) > 100_000
+    events = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+    sizes = {
+        (event["type"], key): len(details[key].encode())
+        for event in events
+        for name, details in event.items()
+        if name.endswith("EventDetails")
+        for key in ("input", "output")
+        if isinstance(details.get(key), str)
+    }
+    assert max(sizes.values()) > 200_000, "the Diff output is near its budget"
+    assert max(sizes.values()) <= STATE_LIMIT, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+    (letter,) = drain(aws.outputs["dlq_url"])
+    assert letter["Body"]["failedState"] == "Archive" and len(letter["Body"]["input"]["records"]) == 32

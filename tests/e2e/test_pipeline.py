@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from changetrail.embedded import ARCHIVE_ACCOUNT, client
 from changetrail.history import history_entries, item_history
 from components.audit_table import HISTORY_ATTRIBUTES
+from components.config import TriggerConfig
 from tests.e2e.conftest import archive_objects, archive_versions, audit_rows, drain, statuses, subscribe_queue
 
 pytestmark = pytest.mark.e2e
@@ -206,7 +207,7 @@ def test_replaying_the_same_batch_adds_no_audit_row_and_no_archive_object(aws):
 
 
 def test_a_record_too_big_to_travel_inline_goes_by_claim_check_and_is_audited_whole(aws):
-    big = "x" * 90_000
+    big = "x" * (TriggerConfig.max_inline_payload_bytes + 1)
     put("BIG", blob={"S": big})
     (execution,) = aws.settle()
 

@@ -59,7 +59,7 @@ def test_given_every_substitution_when_rendered_then_no_placeholder_is_left_and_
         assert value in rendered, name
     assert definition["States"]["Decode"]["Parameters"]["FunctionName"] == "<DecodeFunctionArn>"
     assert definition["States"]["Archive"]["Credentials"]["RoleArn"] == "<ArchiveRoleArn>"
-    body = definition["States"]["DeadLetter"]["Parameters"]
+    body = definition["States"]["DeadLetter"]["Parameters"]["deadLetter"]
     assert body["input.$"] == "$$.Execution.Input"
 
 
@@ -109,10 +109,12 @@ def test_given_every_top_level_task_or_map_when_it_fails_then_a_pass_names_it_an
 
 def test_given_the_dlq_message_when_inspected_then_it_carries_everything_redrive_needs(states):
     letter = states["DeadLetter"]
-    body = letter["Parameters"]
+    body = letter["Parameters"]["deadLetter"]
     send = states[DLQ]
 
-    assert letter["Type"] == "Pass" and letter["ResultPath"] == "$.deadLetter"
+    assert letter["Type"] == "Pass" and "ResultPath" not in letter and "OutputPath" not in letter
+    assert set(letter["Parameters"]) == {"deadLetter", "error.$"}, "the letter replaces the state data, the error stays"
+    assert letter["Parameters"]["error.$"] == "$.error" and states["Failed"]["ErrorPath"] == "$.error.Error"
     assert body["input.$"] == "$$.Execution.Input"
     assert body["error.$"] == "$.error.Error"
     assert body["cause.$"] == "$.error.Cause"
