@@ -90,6 +90,8 @@ class ExecutionLogPublisher:
         if level == "OFF" or not destinations:
             return 0
         group = destinations[0]["cloudWatchLogsLogGroup"]["logGroupArn"].split(":log-group:")[1].removesuffix(":*")
+        _, _, _, region, account, _ = self.state_machine_arn.split(":", 5)
+        logs = logs_backends[account][region]
         written = 0
         for execution in executions:
             arn = execution["executionArn"]
@@ -100,8 +102,6 @@ class ExecutionLogPublisher:
             include = bool(config.get("includeExecutionData"))
             events = [log_event(e, logged, include) for e in history if wanted(e["type"], level)]
             stream = f"states/{arn.split(':')[-2]}/{execution['startDate']:%Y-%m-%d}/{logged.rsplit(':', 1)[-1]}"
-            _, _, _, region, account, _ = arn.split(":", 5)
-            logs = logs_backends[account][region]
             logs.create_log_stream(group, stream)
             if events:
                 logs.put_log_events(group, stream, events)

@@ -88,6 +88,7 @@ def test_overrides_name_a_section_and_key_and_parse_json_values():
 def test_the_report_keeps_execution_logs_apart_from_the_pipeline(measured):
     by_service = measured["usd_per_million_by_service"]
     assert measured["logs_usd_per_million"] == pytest.approx(by_service["logs"], abs=1e-3)
+    assert measured["usage"]["log_bytes"] > 0 and by_service["logs"] > 0, "level ALL logs every execution"
     assert measured["pipeline_usd_per_million"] == pytest.approx(measured["usd_per_million"] - by_service["logs"], abs=1e-3)
     assert measured["settings"] == {
         "notify_mode": "change",
