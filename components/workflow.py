@@ -14,7 +14,7 @@ from components.iam import allow, policy_document, service_trust
 from components.pipeline_function import PipelineFunction, PipelineFunctionArgs
 from components.queues import dead_letter_queue
 from components.secure_bucket import SecureBucket, SecureBucketArgs, expire_after
-from functions.claims import ARCHIVE_BODY_PREFIX, DEAD_LETTER_PREFIX
+from functions.claims import ARCHIVE_BODY_PREFIX, DEAD_LETTER_PREFIX, STAGE_PREFIX
 from functions.claims import PREFIX as PAYLOAD_PREFIX
 
 # Step Functions needs these to deliver Express execution logs to CloudWatch Logs; the actions
@@ -89,6 +89,7 @@ class Workflow(pulumi.ComponentResource):
             opts=child,
         )
         payload_objects = pulumi.Output.concat(payloads.arn, "/", PAYLOAD_PREFIX, "*")
+        stage_objects = pulumi.Output.concat(payloads.arn, "/", STAGE_PREFIX, "*")
         common = {
             "lambdas": s.lambdas,
             "region": s.region,
@@ -98,6 +99,11 @@ class Workflow(pulumi.ComponentResource):
             "tracing": s.workflow.tracing,
             "kms_key_arn": args.kms_key_arn,
         }
+        # Every state function reads claim checks and leaves outputs too large for the state as one.
+        claim_checks = [
+            allow("ReadClaimChecks", ["s3:GetObject"], [payload_objects]),
+            allow("WriteStageClaimChecks", ["s3:PutObject"], [stage_objects]),
+        ]
         key_names = ",".join(filter(None, (s.source.hash_key, s.source.range_key)))
         decode = PipelineFunction(
             f"{name}-decode",
@@ -105,10 +111,9 @@ class Workflow(pulumi.ComponentResource):
                 function_name=f"{s.prefix}-decode",
                 handler="functions.decode.handler",
                 description="changetrail Decode state: stream records -> validated changes",
-                environment={"SOURCE_KEY_NAMES": key_names},
+                environment={"SOURCE_KEY_NAMES": key_names, "PAYLOAD_BUCKET": payloads.name},
                 statements=[
-                    # Records by claim check decode to changes passed on the same way.
-                    allow("ReadAndWriteClaimChecks", ["s3:GetObject", "s3:PutObject"], [payload_objects]),
+                    *claim_checks,
                     use_key("UseClaimCheckKey", args.kms_key_arn, ["kms:Decrypt", "kms:GenerateDataKey"], ["s3"], s.region),
                 ],
                 **common,
@@ -120,23 +125,68 @@ class Workflow(pulumi.ComponentResource):
             PipelineFunctionArgs(
                 function_name=f"{s.prefix}-diff",
                 handler="functions.diff.handler",
-                description="changetrail Diff state: changes -> audit rows, archive lines, notifications",
+                description="changetrail Diff state: changes -> what changed, and the chunk's archive key",
+                environment={"ARCHIVE_PREFIX": s.archive.prefix, "PAYLOAD_BUCKET": payloads.name},
+                statements=[
+                    *claim_checks,
+                    use_key("UseClaimCheckKey", args.kms_key_arn, ["kms:Decrypt", "kms:GenerateDataKey"], ["s3"], s.region),
+                ],
+                **common,
+            ),
+            opts=child,
+        )
+        write_audit = PipelineFunction(
+            f"{name}-write-audit",
+            PipelineFunctionArgs(
+                function_name=f"{s.prefix}-write-audit",
+                handler="functions.write_audit.handler",
+                description="changetrail WriteAudit state: audit rows with exact values, the owned changes' archive body",
                 environment={
-                    "ARCHIVE_PREFIX": s.archive.prefix,
+                    "AUDIT_TABLE": args.audit_table_name,
+                    "PAYLOAD_BUCKET": payloads.name,
                     "NOTIFY_MODE": s.notifications.mode,
                     "NOTIFY_EVENT_NAMES": ",".join(s.notifications.event_names),
                     "REDACT_ATTRIBUTES": ",".join(s.redaction.attributes),
                     "REDACT_IN_ARCHIVE": "false" if s.redaction.keep_in_archive else "true",
-                    "PAYLOAD_BUCKET": payloads.name,
                 },
                 statements=[
-                    allow("ReadChangeClaimChecks", ["s3:GetObject"], [payload_objects]),
+                    # Put only: the writer can add and rewrite rows, never delete one.
+                    allow("WriteAuditRows", ["dynamodb:PutItem", "dynamodb:BatchWriteItem"], [args.audit_table_arn]),
+                    *claim_checks,
                     allow(
                         "WriteArchiveBodies",
                         ["s3:PutObject"],
                         [pulumi.Output.concat(payloads.arn, "/", ARCHIVE_BODY_PREFIX, "*")],
                     ),
-                    use_key("UseClaimCheckKey", args.kms_key_arn, ["kms:Decrypt", "kms:GenerateDataKey"], ["s3"], s.region),
+                    use_key(
+                        "UseStackKeyThroughServices",
+                        args.kms_key_arn,
+                        ["kms:Decrypt", "kms:GenerateDataKey"],
+                        ["dynamodb", "s3"],
+                        s.region,
+                    ),
+                ],
+                **common,
+            ),
+            opts=child,
+        )
+        notify = PipelineFunction(
+            f"{name}-notify",
+            PipelineFunctionArgs(
+                function_name=f"{s.prefix}-notify",
+                handler="functions.notify.handler",
+                description="changetrail Notify state: notifications published in batches",
+                environment={"TOPIC_ARN": args.topic_arn},
+                statements=[
+                    allow("PublishNotifications", ["sns:Publish"], [args.topic_arn]),
+                    allow("ReadNotificationClaimChecks", ["s3:GetObject"], [stage_objects]),
+                    use_key(
+                        "UseStackKeyThroughServices",
+                        args.kms_key_arn,
+                        ["kms:Decrypt", "kms:GenerateDataKey"],
+                        ["sns", "s3"],
+                        s.region,
+                    ),
                 ],
                 **common,
             ),
@@ -158,22 +208,20 @@ class Workflow(pulumi.ComponentResource):
             opts=child,
         )
         statements = [
-            allow("InvokeStateFunctions", ["lambda:InvokeFunction"], [decode.arn, diff.arn]),
-            allow("WriteAuditRows", ["dynamodb:PutItem"], [args.audit_table_arn]),
+            allow("InvokeStateFunctions", ["lambda:InvokeFunction"], [decode.arn, diff.arn, write_audit.arn, notify.arn]),
             allow("AssumeArchiveRole", ["sts:AssumeRole"], [args.archive_role_arn]),
-            allow("PublishNotifications", ["sns:Publish"], [args.topic_arn]),
             allow("SendToDeadLetterQueue", ["sqs:SendMessage"], [dlq.arn]),
             allow(
                 "WriteFallbackDeadLetters",
                 ["s3:PutObject"],
                 [pulumi.Output.concat(payloads.arn, "/", DEAD_LETTER_PREFIX, "*")],
             ),
-            # The Audit table, topic and DLQ are encrypted with the stack key.
+            # The DLQ and the fallback dead letters are encrypted with the stack key.
             use_key(
                 "UseStackKeyThroughServices",
                 args.kms_key_arn,
                 ["kms:Decrypt", "kms:GenerateDataKey"],
-                ["dynamodb", "s3", "sns", "sqs"],
+                ["s3", "sqs"],
                 s.region,
             ),
             allow("DeliverExecutionLogs", LOG_DELIVERY_ACTIONS, ["*"]),
@@ -184,12 +232,12 @@ class Workflow(pulumi.ComponentResource):
         definition = pulumi.Output.all(
             DecodeFunctionArn=decode.arn,
             DiffFunctionArn=diff.arn,
-            AuditTableName=args.audit_table_name,
+            WriteAuditFunctionArn=write_audit.arn,
+            NotifyFunctionArn=notify.arn,
             ArchiveRoleArn=args.archive_role_arn,
             ArchiveBucketName=args.archive_bucket_name,
             ArchiveAccountId=s.archive.account_id,
             PipelineAccountId=args.account_id,
-            TopicArn=args.topic_arn,
             DeadLetterQueueUrl=dlq.url,
             PayloadBucketName=payloads.name,
         ).apply(statemachine.render)
@@ -211,7 +259,7 @@ class Workflow(pulumi.ComponentResource):
         self.dlq_url, self.dlq_arn, self.dlq_name = dlq.url, dlq.arn, dlq.name
         self.payload_bucket_name, self.payload_bucket_arn = payloads.name, payloads.arn
         self.log_group_name, self.role_arn = log_group.name, role.arn
-        self.decode_function_name, self.diff_function_name = decode.name, diff.name
+        self.function_names = {"decode": decode.name, "diff": diff.name, "write_audit": write_audit.name, "notify": notify.name}
         self.register_outputs(
             {
                 "state_machine_arn": self.state_machine_arn,

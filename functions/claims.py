@@ -3,10 +3,13 @@
 Everything lives under ``payloads/`` (one lifecycle rule expires it after the DLQ's retention):
 archive bodies under ``payloads/archive/``, the only prefix the archive account's role may read,
 and dead letters the DLQ could not take under ``payloads/dead-letters/``, where redrive reads them.
+Stage outputs are stored under their content's hash, so two executions of one chunk (a retry, a
+redrive of some of its changes) never overwrite each other's claim checks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +21,8 @@ from functions.contracts import S3Location
 PREFIX = "payloads/"
 ARCHIVE_BODY_PREFIX = f"{PREFIX}archive/"
 DEAD_LETTER_PREFIX = f"{PREFIX}dead-letters/"
+STAGE_PREFIX = f"{PREFIX}stages/"
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
 _s3: Any = None
 
 
@@ -25,6 +30,15 @@ def _client() -> Any:
     global _s3
     _s3 = _s3 or boto3.client("s3")
     return _s3
+
+
+def compact_json(value: Any) -> str:
+    return _COMPACT_JSON.encode(value)
+
+
+def json_size(value: Any) -> int:
+    """Bytes of ``value`` as Step Functions measures state data (UTF-8 JSON)."""
+    return len(compact_json(value).encode())
 
 
 def records_store(s3: Any, bucket: str) -> Callable[[str, dict[str, Any]], S3Location]:
@@ -43,9 +57,20 @@ def put(bucket: str, key: str, body: str) -> S3Location:
     return {"bucket": bucket, "key": key}
 
 
-def put_json(bucket: str, key: str, document: Any) -> S3Location:
-    return put(bucket, key, json.dumps(document, separators=(",", ":"), ensure_ascii=False))
+def content_key(prefix: str, text: str, suffix: str = ".json") -> str:
+    """``<prefix><sha256 of text>``: the same content always gets the same key, different content never does."""
+    return f"{prefix}{hashlib.sha256(text.encode()).hexdigest()[:40]}{suffix}"
+
+
+def put_stage(bucket: str, document: Any) -> S3Location:
+    """A stage's output, too large for the state, under its content's hash."""
+    text = compact_json(document)
+    return put(bucket, content_key(STAGE_PREFIX, text), text)
 
 
 def get_json(ref: S3Location) -> Any:
-    return json.loads(_client().get_object(Bucket=ref["bucket"], Key=ref["key"])["Body"].read())
+    return json.loads(get_text(ref))
+
+
+def get_text(ref: S3Location) -> str:
+    return _client().get_object(Bucket=ref["bucket"], Key=ref["key"])["Body"].read().decode()

@@ -1,4 +1,4 @@
-"""Every wire contract of the pipeline, in one place.
+"""Every wire contract of the pipeline, and the constants more than one function shares, in one place.
 
 Images and audit values stay in DynamoDB JSON between states and in the archive: it is the
 only JSON form that keeps every DynamoDB type (sets, binary, 38-digit numbers) exactly, so a
@@ -12,6 +12,17 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 CONTRACT_VERSION = 1
 EventName = Literal["INSERT", "MODIFY", "REMOVE"]
+EVENT_NAMES: tuple[EventName, ...] = ("INSERT", "MODIFY", "REMOVE")
+REQUIRED_VIEW_TYPE = "NEW_AND_OLD_IMAGES"
+IMAGES_BY_EVENT: dict[str, tuple[str, ...]] = {
+    "INSERT": ("NewImage",),
+    "MODIFY": ("OldImage", "NewImage"),
+    "REMOVE": ("OldImage",),
+}
+"""The stream images each event name carries on a NEW_AND_OLD_IMAGES stream."""
+STATE_PAYLOAD_LIMIT = 256 * 1024
+STATE_BUDGET = 240 * 1024
+"""What a state's output may use of Step Functions' limit: the rest is room for what a Catch adds."""
 DynamoJson = dict[str, Any]
 """One attribute value in DynamoDB JSON, e.g. ``{"N": "3600"}``."""
 DynamoItem = dict[str, DynamoJson]
@@ -41,17 +52,38 @@ def batch_id(batch: BatchCoordinates) -> str:
     return f"chg-{hashlib.sha256(identity.encode()).hexdigest()[:40]}"
 
 
+class Redrive(TypedDict):
+    attempt: int
+    of: str
+    """The dead letter's execution ARN (or message id) this attempt redrives."""
+
+
 class ExecutionInput(TypedDict):
-    """What the trigger starts the state machine with: records inline, or by claim check."""
+    """What the trigger, redrive and replay start the state machine with."""
 
     version: int
     batch: BatchCoordinates
     records: NotRequired[list[dict[str, Any]]]
     recordsRef: NotRequired[S3Location]
+    only: NotRequired[list[str]]
+    """Process only the records with these event ids (a dead letter of single changes)."""
+    archiveKey: NotRequired[str]
+    """Replay: the archive object these records came from, so the replay rewrites that object."""
+    redrive: NotRequired[Redrive]
+
+
+class Rejected(TypedDict):
+    """One change that failed on its own (bad record, a value DynamoDB refuses): dead-lettered alone."""
+
+    eventId: str
+    sequenceNumber: str
+    state: str
+    error: str
+    cause: str
 
 
 class Change(TypedDict):
-    """One stream record, decoded and validated by the Decode state."""
+    """One stream record, decoded and validated by the Decode state; Diff adds what changed."""
 
     eventId: str
     eventName: EventName
@@ -64,14 +96,19 @@ class Change(TypedDict):
     expiredByTtl: bool
     oldImage: NotRequired[DynamoItem]
     newImage: NotRequired[DynamoItem]
+    changedAttributes: NotRequired[list[str]]
+    """Set by Diff: the audited top-level attributes that differ (empty for INSERT and REMOVE)."""
 
 
-class DecodeOutput(TypedDict):
-    """Changes inline, or by claim check when the records came by claim check."""
+class Changes(TypedDict):
+    """The Decode and the Diff states' output: changes inline, or by claim check when too large."""
 
     batch: BatchCoordinates
     changes: NotRequired[list[Change]]
     changesRef: NotRequired[S3Location]
+    rejected: list[Rejected]
+    archiveKey: NotRequired[str]
+    """The object the chunk's changes are archived in; set by Diff (or given by a replay)."""
 
 
 class SnsAttribute(TypedDict):
@@ -85,7 +122,7 @@ class Notification(TypedDict):
 
 
 class ArchiveObject(TypedDict):
-    """The body inline, or by claim check when the Diff output would pass the state limit."""
+    """The body inline, or by claim check when it would not fit the state. An empty body: nothing to archive."""
 
     key: str
     body: NotRequired[str]
@@ -94,17 +131,25 @@ class ArchiveObject(TypedDict):
 
 class Summary(TypedDict):
     changes: int
+    """Changes this execution audited and archived."""
     auditRows: int
     notifications: int
     archiveKey: str
+    skipped: int
+    """Changes another execution had already claimed (a retried or overlapping chunk): left to it."""
+    rejected: int
 
 
-class DiffOutput(TypedDict):
-    """Everything the direct-integration states write; built by the Diff state."""
+class Written(TypedDict):
+    """The WriteAudit state's output: what Archive and Notify need, and nothing else."""
 
-    auditRows: list[DynamoItem]
+    batch: BatchCoordinates
     archive: ArchiveObject
-    notifications: list[Notification]
+    notifications: NotRequired[list[Notification]]
+    notificationsRef: NotRequired[S3Location]
+    rejected: list[Rejected]
+    rejectedCause: NotRequired[str]
+    """When changes were rejected: the cause the execution fails with (JSON: failed state, records, which)."""
     summary: Summary
 
 
@@ -113,9 +158,19 @@ class DeadLetter(TypedDict):
 
     version: int
     input: ExecutionInput
+    only: NotRequired[list[str]]
+    """Only these changes of ``input`` failed (by event id); the rest were audited and archived."""
     error: str
     cause: str
     failedState: str
     executionArn: str
     stateMachineArn: str
     failedAt: str
+
+
+class FailureCause(TypedDict):
+    """The cause a failed execution ends with, as JSON: the console and ERROR-level logs show the state and size."""
+
+    failedState: str
+    records: int
+    cause: str

@@ -13,7 +13,18 @@ from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import DYNAMODB_CONTEXT, Binary, TypeDeserializer
 
 from functions import claims
-from functions.contracts import Change, DecodeOutput, ExecutionInput, S3Location, batch_id
+from functions.contracts import (
+    EVENT_NAMES,
+    IMAGES_BY_EVENT,
+    REQUIRED_VIEW_TYPE,
+    STATE_BUDGET,
+    Change,
+    Changes,
+    ExecutionInput,
+    Rejected,
+    S3Location,
+    batch_id,
+)
 from functions.exceptions import (
     MalformedExecutionInputError,
     MalformedStreamRecordError,
@@ -25,9 +36,11 @@ if TYPE_CHECKING:
 
 logger = Logger(service="changetrail-decode")
 _deserializer = TypeDeserializer()
-EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE")
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
-_NEEDED_IMAGES = {"INSERT": ("NewImage",), "MODIFY": ("OldImage", "NewImage"), "REMOVE": ("OldImage",)}
+KEY_SEPARATOR = "|"
+ESCAPE = "\\"
+CAUSE_LIMIT = 2000
+"""Characters of a rejected change's cause kept in the state (the dead letter keeps the whole input)."""
 
 
 def decode_value(value: DynamoJson) -> Any:
@@ -114,6 +127,36 @@ def key_text(value: Any) -> str:
     return str(value)
 
 
+def item_key(parts: list[str]) -> str:
+    """An item's history key: a hash key's value as it is; composite keys joined by ``|``.
+
+    Inside each part ``\\`` and ``|`` are escaped with ``\\``, so ("a|b", "c") and ("a", "b|c")
+    never share a history; ``split_item_key`` gives the parts back.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    return KEY_SEPARATOR.join(part.replace(ESCAPE, ESCAPE * 2).replace(KEY_SEPARATOR, ESCAPE + KEY_SEPARATOR) for part in parts)
+
+
+def split_item_key(text: str) -> list[str]:
+    """The parts of an ``item_key``: ``|`` separates, ``\\`` escapes the next character."""
+    parts, current, escaped = [], [], False
+    for character in text:
+        if escaped:
+            current.append(character)
+            escaped = False
+        elif character == ESCAPE:
+            escaped = True
+        elif character == KEY_SEPARATOR:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(character)
+    if escaped:
+        raise ValueError(f"item key {text!r} ends in an unfinished escape; write a backslash as \\\\")
+    return [*parts, "".join(current)]
+
+
 def modification_time(approximate_creation: Any) -> str:
     """Stream ApproximateCreationDateTime (epoch seconds) -> ISO 8601 UTC with milliseconds."""
     moment = datetime.fromtimestamp(float(approximate_creation), tz=UTC)
@@ -142,11 +185,13 @@ def decode_record(record: dict[str, Any], key_names: list[str], event_source_arn
         raise MalformedStreamRecordError(f"{where}: missing field {error}") from error
     if event_name not in EVENT_NAMES:
         raise MalformedStreamRecordError(f"{where}: eventName {event_name!r} is not one of {EVENT_NAMES}")
-    view_type = stream.get("StreamViewType", "NEW_AND_OLD_IMAGES")
-    if view_type != "NEW_AND_OLD_IMAGES":
-        raise WrongStreamViewTypeError(f"{where}: stream view type is {view_type}; set the table's stream to NEW_AND_OLD_IMAGES")
+    view_type = stream.get("StreamViewType", REQUIRED_VIEW_TYPE)
+    if view_type != REQUIRED_VIEW_TYPE:
+        raise WrongStreamViewTypeError(
+            f"{where}: stream view type is {view_type}; set the table's stream to {REQUIRED_VIEW_TYPE}"
+        )
     images = {name: stream[name] for name in ("OldImage", "NewImage") if name in stream}
-    missing = [name for name in _NEEDED_IMAGES[event_name] if name not in images]
+    missing = [name for name in IMAGES_BY_EVENT[event_name] if name not in images]
     if missing:
         raise MalformedStreamRecordError(f"{where}: {event_name} record has no {', '.join(missing)}")
     try:
@@ -162,11 +207,14 @@ def decode_record(record: dict[str, Any], key_names: list[str], event_source_arn
         "eventName": event_name,
         "table": table_from_arn(record.get("eventSourceARN") or event_source_arn),
         "keys": keys,
-        "itemKey": "|".join(parts.values()),
+        "itemKey": item_key(list(parts.values())),
         "itemKeyParts": parts,
         "sequenceNumber": sequence_number,
         "modificationTime": modification_time(created),
-        "expiredByTtl": identity.get("type") == "Service" and identity.get("principalId") == TTL_PRINCIPAL,
+        # Only a delete can be a TTL expiry; other records may carry a userIdentity too.
+        "expiredByTtl": event_name == "REMOVE"
+        and identity.get("type") == "Service"
+        and identity.get("principalId") == TTL_PRINCIPAL,
     }
     if "OldImage" in images:
         change["oldImage"] = images["OldImage"]
@@ -181,8 +229,8 @@ def _ordered_key_names(plain_keys: dict[str, Any], key_names: list[str]) -> list
     return known + sorted(name for name in plain_keys if name not in known)
 
 
-def decode_input(execution_input: ExecutionInput, key_names: list[str], load_ref: Any) -> DecodeOutput:
-    """Execution input -> decoded changes, in stream order."""
+def decode_input(execution_input: ExecutionInput, key_names: list[str], load_ref: Any) -> Changes:
+    """Execution input -> decoded changes in stream order; a record that cannot be decoded is rejected alone."""
     try:
         batch = execution_input["batch"]
     except (KeyError, TypeError) as error:
@@ -193,27 +241,81 @@ def decode_input(execution_input: ExecutionInput, key_names: list[str], load_ref
         records = load_ref(execution_input["recordsRef"])
     else:
         raise MalformedExecutionInputError("execution input has neither 'records' nor 'recordsRef'")
-    changes = [decode_record(record, key_names, batch["eventSourceArn"]) for record in records]
-    return {"batch": batch, "changes": changes}
+    only = set(execution_input["only"]) if "only" in execution_input else None
+    changes: list[Change] = []
+    rejected: list[Rejected] = []
+    for record in records:
+        if only is not None and event_id_of(record) not in only:
+            continue
+        try:
+            changes.append(decode_record(record, key_names, batch["eventSourceArn"]))
+        except Exception as error:  # noqa: BLE001 -- decoding is pure: whatever fails, fails for this record alone
+            rejected.append(rejection(record, "Decode", error))
+    output: Changes = {"batch": batch, "changes": changes, "rejected": rejected}
+    if "archiveKey" in execution_input:
+        output["archiveKey"] = execution_input["archiveKey"]
+    return output
+
+
+def event_id_of(record: Any) -> str:
+    return str(record.get("eventID", "")) if isinstance(record, dict) else ""
+
+
+def rejection(record_or_change: Any, state: str, error: Exception) -> Rejected:
+    """What the dead letter of one failed change says: which change, where, and why."""
+    stream = record_or_change.get("dynamodb") if isinstance(record_or_change, dict) else None
+    sequence = stream.get("SequenceNumber") if isinstance(stream, dict) else None
+    if isinstance(record_or_change, dict) and "sequenceNumber" in record_or_change:
+        sequence = record_or_change["sequenceNumber"]
+    event_id = record_or_change.get("eventId") if isinstance(record_or_change, dict) else None
+    return {
+        "eventId": str(event_id or event_id_of(record_or_change)),
+        "sequenceNumber": str(sequence or ""),
+        "state": state,
+        "error": type(error).__name__,
+        "cause": str(error)[:CAUSE_LIMIT],
+    }
+
+
+def rejected_ids(rejected: list[Rejected]) -> list[dict[str, str]]:
+    """What a log line may say of rejected changes: which, where, what error; a cause can quote a value."""
+    return [{"eventId": r["eventId"], "state": r["state"], "error": r["error"]} for r in rejected]
 
 
 def _load_records(ref: S3Location) -> list[dict[str, Any]]:
     return claims.get_json(ref)["records"]
 
 
-def pass_on_by_reference(output: DecodeOutput, records_ref: S3Location) -> DecodeOutput:
-    """Records that came by claim check decode to changes as large: they go on the same way."""
-    key = f"{claims.PREFIX}{batch_id(output['batch'])}.changes.json"
-    ref = claims.put_json(records_ref["bucket"], key, {"changes": output["changes"]})
-    return {"batch": output["batch"], "changesRef": ref}
+def changes_of(output: Changes) -> list[Change]:
+    """The changes of a Decode or Diff output, inline or by claim check."""
+    if "changes" in output:
+        return output["changes"]
+    return claims.get_json(output["changesRef"])["changes"]
+
+
+def fit_changes(output: Changes, bucket: str) -> Changes:
+    """Changes too large for the state go on by claim check."""
+    if "changes" not in output or claims.json_size(output) <= STATE_BUDGET:
+        return output
+    fitted: Changes = {key: value for key, value in output.items() if key != "changes"}  # type: ignore[assignment]
+    fitted["changesRef"] = claims.put_stage(bucket, {"changes": output["changes"]})
+    return fitted
 
 
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: ExecutionInput, context: Any) -> DecodeOutput:
+def handler(event: ExecutionInput, context: Any) -> Changes:
     key_names = [name for name in os.environ.get("SOURCE_KEY_NAMES", "").split(",") if name]
     if isinstance(event, dict) and isinstance(event.get("batch"), dict) and "lastSequenceNumber" in event["batch"]:
         logger.set_correlation_id(batch_id(event["batch"]))
     output = decode_input(event, key_names, _load_records)
     event_ids = [change["eventId"] for change in output["changes"]]
-    logger.info("decoded", extra={"changes": len(event_ids), "batch": output["batch"], "eventIds": event_ids})
-    return pass_on_by_reference(output, event["recordsRef"]) if "recordsRef" in event else output
+    logger.info(
+        "decoded",
+        extra={
+            "changes": len(event_ids),
+            "rejected": rejected_ids(output["rejected"]),
+            "batch": output["batch"],
+            "eventIds": event_ids,
+        },
+    )
+    return fit_changes(output, os.environ["PAYLOAD_BUCKET"])

@@ -1,8 +1,12 @@
-"""Diff state: decoded changes -> audit rows, the archive object and the notifications.
+"""Diff state: decoded changes -> what changed; and, pure, what each change becomes.
 
-Audit ids are UUIDv5 of the stream event (and attribute), and the archive key comes from the
-chunk's sequence numbers, so a retried or redriven execution rewrites the same rows and the
-same object instead of adding new ones.
+The Diff state annotates each change with its changed attributes and names the archive object
+of the chunk. The builders below (audit rows, archive line, notification) are what the
+WriteAudit state writes; they live here so that one module says what a change becomes.
+
+Audit ids are UUIDv5 of the stream event (and attribute), and the archive key is a function of
+the changes the execution was given, so a retried or redriven execution rewrites the same rows
+and the same object instead of adding new ones.
 """
 
 from __future__ import annotations
@@ -17,50 +21,102 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from functions import claims
-from functions.contracts import DiffOutput, Notification, S3Location, batch_id
-from functions.decode import decode_value
-from functions.exceptions import PayloadTooLargeError
+from functions.claims import compact_json
+from functions.contracts import Changes, Notification, batch_id
+from functions.decode import changes_of, decode_value, fit_changes, rejected_ids, rejection
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from functions.contracts import Change, DecodeOutput, DynamoItem, DynamoJson
+    from functions.contracts import Change, DynamoItem, DynamoJson, Rejected
 
 logger = Logger(service="changetrail-diff")
 AUDIT_ID_NAMESPACE = uuid.UUID("6f0c5b8e-2f4a-5d7e-9a51-3c7d2b1e8f40")
 _NAMESPACE_BYTES = AUDIT_ID_NAMESPACE.bytes
-STATE_PAYLOAD_LIMIT = 256 * 1024
-STATE_BUDGET = 240 * 1024
-"""What the Diff output may use of the state limit: the rest is room for what a Catch adds."""
 NOTIFY_MODES = ("change", "batch", "off")
-# One encoder each, built once: ``json.dumps`` with options builds a new one per call. State data
-# comes from JSON, so it has no cycles to check for.
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
 _MESSAGE_JSON = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+ARCHIVE_KEY_DIGEST_CHARS = 16
+"""Hex digits of the changes' identity in an archive key: different sets of changes never share an object."""
 
 
 @dataclass(frozen=True)
 class DiffSettings:
     archive_prefix: str = "ddb-changes"
-    notify_mode: str = "change"
-    notify_event_names: frozenset[str] = frozenset({"INSERT", "MODIFY", "REMOVE"})
-    redact: frozenset[str] = frozenset()
-    redact_in_archive: bool = True
     payload_bucket: str = ""
-    """Where archive bodies too large for the state go by claim check."""
+    """Where changes too large for the state go by claim check."""
 
     @classmethod
     def from_environment(cls) -> DiffSettings:
-        names = os.environ.get("NOTIFY_EVENT_NAMES", "INSERT,MODIFY,REMOVE")
         return cls(
             archive_prefix=os.environ.get("ARCHIVE_PREFIX", cls.archive_prefix).strip("/"),
-            notify_mode=os.environ.get("NOTIFY_MODE", cls.notify_mode),
-            notify_event_names=frozenset(name for name in names.split(",") if name),
-            redact=frozenset(name for name in os.environ.get("REDACT_ATTRIBUTES", "").split(",") if name),
-            redact_in_archive=os.environ.get("REDACT_IN_ARCHIVE", "true") == "true",
             payload_bucket=os.environ.get("PAYLOAD_BUCKET", ""),
         )
+
+
+# ---------------------------------------------------------------- what changed
+
+
+def changed_attributes(change: Change) -> list[str]:
+    """Top-level attributes whose value differs between the old and the new image, sorted.
+
+    Identical DynamoDB JSON is the same value (most attributes of a MODIFY), so only values whose
+    JSON differs are compared by meaning (number forms, set order, binary as text or bytes).
+    """
+    old, new = change.get("oldImage", {}), change.get("newImage", {})
+    changed = [name for name in old.keys() ^ new.keys()]
+    for name, value in old.items():
+        other = new.get(name, _ABSENT)
+        if other is not _ABSENT and value != other and _comparable(value) != _comparable(other):
+            changed.append(name)
+    return sorted(changed)
+
+
+_ABSENT = object()
+
+
+def _comparable(value: DynamoJson) -> Any:
+    """A value with its DynamoDB type kept, so number 1 and boolean true differ; set order does not count."""
+    ((tag, inner),) = value.items()
+    if tag == "L":
+        return (tag, tuple(_comparable(item) for item in inner))
+    if tag == "M":
+        return (tag, frozenset((name, _comparable(item)) for name, item in inner.items()))
+    decoded = decode_value(value)
+    return (tag, frozenset(decoded) if isinstance(decoded, set) else decoded)
+
+
+def archive_key(prefix: str, changes: list[Change]) -> str:
+    """``<prefix>/<table>/YYYY/MM/DD/HH/<first>-<last>-<digest>.jsonl`` for these changes.
+
+    The sequence range says where the changes sit in the stream; the digest of every sequence
+    number makes the key unique to exactly this set of changes, so a retried chunk gets its own
+    key again while a chunk cut differently (a bisected retry, a redrive of some of its changes)
+    never shares an object with it.
+    """
+    first, last = changes[0], changes[-1]
+    hour = first["modificationTime"][:13].replace("-", "/").replace("T", "/")
+    identity = ",".join(change["sequenceNumber"] for change in changes)
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:ARCHIVE_KEY_DIGEST_CHARS]
+    name = f"{first['sequenceNumber']}-{last['sequenceNumber']}-{digest}.jsonl"
+    return "/".join(part for part in (prefix, first["table"], hour, name) if part)
+
+
+def diff_changes(decoded: Changes, settings: DiffSettings) -> Changes:
+    """Pure core of the Diff state: each change with its changed attributes, and the chunk's archive key."""
+    changes: list[Change] = []
+    rejected: list[Rejected] = list(decoded.get("rejected", []))
+    for change in changes_of(decoded):
+        try:
+            changed = changed_attributes(change) if change["eventName"] == "MODIFY" else []
+        except Exception as error:  # noqa: BLE001 -- diffing is pure: whatever fails, fails for this change alone
+            rejected.append(rejection(change, "Diff", error))
+            continue
+        changes.append({**change, "changedAttributes": changed})
+    output: Changes = {"batch": decoded["batch"], "changes": changes, "rejected": rejected}
+    if changes:
+        output["archiveKey"] = decoded.get("archiveKey") or archive_key(settings.archive_prefix, changes)
+    return output
+
+
+# ---------------------------------------------------------------- what a change becomes
 
 
 REDACTED: DynamoJson = {"S": "***REDACTED***"}
@@ -95,39 +151,13 @@ def uuid5_text(name: str) -> str:
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
-def changed_attributes(change: Change) -> list[str]:
-    """Top-level attributes whose value differs between the old and the new image, sorted.
-
-    Identical DynamoDB JSON is the same value (most attributes of a MODIFY), so only values whose
-    JSON differs are compared by meaning (number forms, set order, binary as text or bytes).
-    """
-    old, new = change.get("oldImage", {}), change.get("newImage", {})
-    changed = [name for name in old.keys() ^ new.keys()]
-    for name, value in old.items():
-        other = new.get(name, _ABSENT)
-        if other is not _ABSENT and value != other and _comparable(value) != _comparable(other):
-            changed.append(name)
-    return sorted(changed)
-
-
-_ABSENT = object()
-
-
-def _comparable(value: DynamoJson) -> Any:
-    """A value with its DynamoDB type kept, so number 1 and boolean true differ; set order does not count."""
-    ((tag, inner),) = value.items()
-    if tag == "L":
-        return (tag, tuple(_comparable(item) for item in inner))
-    if tag == "M":
-        return (tag, frozenset((name, _comparable(item)) for name, item in inner.items()))
-    decoded = decode_value(value)
-    return (tag, frozenset(decoded) if isinstance(decoded, set) else decoded)
-
-
-def audit_rows(change: Change, changed: list[str] | None = None) -> list[DynamoItem]:
+def audit_rows(change: Change, archive_key: str | None = None) -> list[DynamoItem]:
     """The seed-003 audit rows of one change, in DynamoDB JSON, plus stream metadata.
 
-    ``changed`` overrides the MODIFY attributes (computed before redaction masked the values).
+    A MODIFY gets one row per attribute in ``changedAttributes`` (computed on the real values,
+    before redaction masked them). The first row is the change's claim: it alone carries the
+    ``archiveKey`` of the object that holds the change, so every other row's content is the same
+    whichever execution writes it.
     """
     common: DynamoItem = {
         "itemKey": {"S": change["itemKey"]},
@@ -141,53 +171,46 @@ def audit_rows(change: Change, changed: list[str] | None = None) -> list[DynamoI
     if len(change["itemKeyParts"]) > 1:
         common["itemKeyParts"] = {"M": {k: {"S": v} for k, v in change["itemKeyParts"].items()}}
     if change["eventName"] == "INSERT":
-        return [{"id": {"S": audit_id(change)}, **common, "newValue": {"M": change["newImage"]}}]
-    if change["eventName"] == "REMOVE":
+        rows = [{"id": {"S": audit_id(change)}, **common, "newValue": {"M": change["newImage"]}}]
+    elif change["eventName"] == "REMOVE":
         expired = {"expiredByTtl": {"BOOL": change["expiredByTtl"]}}
-        return [{"id": {"S": audit_id(change)}, **common, **expired, "oldValue": {"M": change["oldImage"]}}]
-    rows = []
-    for attribute in changed if changed is not None else changed_attributes(change):
-        row: DynamoItem = {"id": {"S": audit_id(change, attribute)}, **common, "updatedAttribute": {"S": attribute}}
-        if attribute in change["oldImage"]:
-            row["oldValue"] = change["oldImage"][attribute]
-        if attribute in change["newImage"]:
-            row["newValue"] = change["newImage"][attribute]
-        rows.append(row)
+        rows = [{"id": {"S": audit_id(change)}, **common, **expired, "oldValue": {"M": change["oldImage"]}}]
+    else:
+        rows = []
+        changed = change["changedAttributes"] if "changedAttributes" in change else changed_attributes(change)
+        for attribute in changed:
+            row: DynamoItem = {"id": {"S": audit_id(change, attribute)}, **common, "updatedAttribute": {"S": attribute}}
+            if attribute in change["oldImage"]:
+                row["oldValue"] = change["oldImage"][attribute]
+            if attribute in change["newImage"]:
+                row["newValue"] = change["newImage"][attribute]
+            rows.append(row)
+    if rows and archive_key:
+        rows[0]["archiveKey"] = {"S": archive_key}
     return rows
 
 
-def archive_line(change: Change, changed: list[str]) -> str:
+def archive_line(change: Change) -> str:
     """One JSON Lines record: the decoded change with its diff; images stay lossless."""
-    return _COMPACT_JSON.encode({**change, "changedAttributes": changed})
+    line = dict(change)
+    line.setdefault("changedAttributes", [])
+    return compact_json(line)
 
 
-def archive_key(prefix: str, decoded: DecodeOutput) -> str:
-    """``<prefix>/<table>/YYYY/MM/DD/HH/<first>-<last>.jsonl``: the same chunk always gets the same key."""
-    first = decoded["changes"][0]
-    hour = first["modificationTime"][:13].replace("-", "/").replace("T", "/")
-    batch = decoded["batch"]
-    name = f"{batch['firstSequenceNumber']}-{batch['lastSequenceNumber']}.jsonl"
-    return "/".join(part for part in (prefix, first["table"], hour, name) if part)
-
-
-def notifications(changes: list[tuple[Change, list[str], list[str]]], settings: DiffSettings) -> list[Notification]:
-    """Per change, one batch summary, or none; only for the configured event names."""
-    wanted = [
-        (change, changed, ids)
-        for change, changed, ids in changes
-        if change["eventName"] in settings.notify_event_names and (change["eventName"] != "MODIFY" or changed)
-    ]
-    if settings.notify_mode == "off" or not wanted:
+def notifications(entries: list[tuple[Change, list[str]]], mode: str, event_names: frozenset[str]) -> list[Notification]:
+    """Per change, one batch summary, or none; only for ``event_names``. ``entries``: (change, its audit ids)."""
+    wanted = [(change, ids) for change, ids in entries if change["eventName"] in event_names]
+    if mode == "off" or not wanted:
         return []
-    if settings.notify_mode == "change":
-        return [_change_notification(*entry) for entry in wanted]
-    counts = Counter(change["eventName"] for change, _, _ in wanted)
+    if mode == "change":
+        return [change_notification(change, ids) for change, ids in wanted]
+    counts = Counter(change["eventName"] for change, _ in wanted)
     message = {
         "table": wanted[0][0]["table"],
         "changes": len(wanted),
         "counts": dict(sorted(counts.items())),
-        "eventIds": [change["eventId"] for change, _, _ in wanted],
-        "itemKeys": sorted({change["itemKey"] for change, _, _ in wanted}),
+        "eventIds": [change["eventId"] for change, _ in wanted],
+        "itemKeys": sorted({change["itemKey"] for change, _ in wanted}),
     }
     return [
         {
@@ -200,7 +223,7 @@ def notifications(changes: list[tuple[Change, list[str], list[str]]], settings: 
     ]
 
 
-def _change_notification(change: Change, changed: list[str], ids: list[str]) -> Notification:
+def change_notification(change: Change, ids: list[str]) -> Notification:
     message = {
         "eventId": change["eventId"],
         "eventName": change["eventName"],
@@ -208,7 +231,7 @@ def _change_notification(change: Change, changed: list[str], ids: list[str]) -> 
         "itemKey": change["itemKey"],
         "modificationTime": change["modificationTime"],
         "sequenceNumber": change["sequenceNumber"],
-        "changedAttributes": changed,
+        "changedAttributes": change.get("changedAttributes", []),
         "auditIds": ids,
     }
     return {
@@ -220,90 +243,14 @@ def _change_notification(change: Change, changed: list[str], ids: list[str]) -> 
     }
 
 
-def diff_changes(decoded: DecodeOutput, settings: DiffSettings) -> DiffOutput:
-    """Pure core of the Diff state."""
-    rows: list[DynamoItem] = []
-    lines: list[str] = []
-    notified: list[tuple[Change, list[str], list[str]]] = []
-    for change in decoded["changes"]:
-        # What changed is decided on the real values; only what is written is masked.
-        changed = changed_attributes(change) if change["eventName"] == "MODIFY" else []
-        masked = redacted(change, settings.redact)
-        change_rows = audit_rows(masked, changed)
-        rows.extend(change_rows)
-        lines.append(archive_line(masked if settings.redact_in_archive else change, changed))
-        notified.append((change, changed, [row["id"]["S"] for row in change_rows]))
-    key = archive_key(settings.archive_prefix, decoded)
-    notes = notifications(notified, settings)
-    return {
-        "auditRows": rows,
-        "archive": {"key": key, "body": "\n".join(lines) + "\n"},
-        "notifications": notes,
-        "summary": {"changes": len(lines), "auditRows": len(rows), "notifications": len(notes), "archiveKey": key},
-    }
-
-
-def json_size(value: Any) -> int:
-    return len(_COMPACT_JSON.encode(value).encode())
-
-
-def ensure_fits(output: Any, limit: int = STATE_PAYLOAD_LIMIT) -> None:
-    """Fail loudly (into the DLQ, input kept) rather than let Step Functions truncate or reject."""
-    size = json_size(output)
-    if size > limit:
-        raise PayloadTooLargeError(f"state output is {size} bytes, over the {limit}-byte Step Functions limit")
-
-
-def fit_state_limit(output: DiffOutput, store_body: Callable[[str], S3Location], limit: int = STATE_BUDGET) -> DiffOutput:
-    """Keep the output under the state limit without losing a byte.
-
-    First the archive body goes by claim check (the Archive state copies it); then, largest
-    first, audit rows leave their values to the archive line of the same change, which holds
-    both whole images. Only an output still too large after that (thousands of rows) fails.
-    """
-    size = json_size(output)
-    if size <= limit:
-        return output
-    archive = output["archive"]
-    fitted: DiffOutput = {**output, "archive": {"key": archive["key"], "bodyRef": store_body(archive["body"])}}
-    size = json_size(fitted)
-    rows = [dict(row) for row in output["auditRows"]]
-    for row in sorted(rows, key=_values_size, reverse=True):
-        if size <= limit or not _values_size(row):
-            break
-        before = json_size(row)
-        _leave_values_to_archive(row, archive["key"])
-        size -= before - json_size(row)
-    fitted["auditRows"] = rows
-    ensure_fits(fitted, limit)
-    return fitted
-
-
-VALUE_ATTRIBUTES = ("oldValue", "newValue")
-
-
-def _values_size(row: DynamoItem) -> int:
-    return sum(json_size(row[name]) for name in VALUE_ATTRIBUTES if name in row)
-
-
-def _leave_values_to_archive(row: DynamoItem, key: str) -> None:
-    moved = [name for name in VALUE_ATTRIBUTES if row.pop(name, None) is not None]
-    row["valuesInArchive"] = {"M": {"archiveKey": {"S": key}, "attributes": {"SS": moved}}}
-
-
-def load_changes(event: DecodeOutput) -> DecodeOutput:
-    if "changes" in event:
-        return event
-    return {"batch": event["batch"], "changes": claims.get_json(event["changesRef"])["changes"]}
-
-
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: DecodeOutput, context: Any) -> DiffOutput:
+def handler(event: Changes, context: Any) -> Changes:
     logger.set_correlation_id(batch_id(event["batch"]))
-    decoded = load_changes(event)
     settings = DiffSettings.from_environment()
-    body_key = f"{claims.ARCHIVE_BODY_PREFIX}{batch_id(event['batch'])}.jsonl"
-    output = fit_state_limit(diff_changes(decoded, settings), lambda body: claims.put(settings.payload_bucket, body_key, body))
-    event_ids = [change["eventId"] for change in decoded["changes"]]
-    logger.info("diffed", extra={"summary": output["summary"], "eventIds": event_ids})
-    return output
+    output = diff_changes(event, settings)
+    event_ids = [change["eventId"] for change in output["changes"]]
+    logger.info(
+        "diffed",
+        extra={"archiveKey": output.get("archiveKey"), "rejected": rejected_ids(output["rejected"]), "eventIds": event_ids},
+    )
+    return fit_changes(output, settings.payload_bucket)

@@ -19,5 +19,13 @@ class MalformedExecutionInputError(ChangetrailError):
     """The execution input is neither inline records nor a claim-check reference."""
 
 
-class PayloadTooLargeError(ChangetrailError):
-    """A state's output would pass Step Functions' 256 KB limit."""
+class AuditTableThrottledError(ChangetrailError):
+    """The Audit table kept throttling (or left items unprocessed) through the writer's own retries; the state retries."""
+
+
+class AuditTableError(ChangetrailError):
+    """The Audit table refused a write for another reason (its AWS error code leads the message)."""
+
+
+class NotificationsFailedError(ChangetrailError):
+    """SNS kept refusing some notifications through the retries; the audit rows and archive are written."""

@@ -1,9 +1,11 @@
 """Trigger: the stream's Lambda. Splits a batch into execution inputs and starts one execution each.
 
 Thin on purpose: no decoding here, so cold starts stay short. Records go inline while the input
-stays under the configured budget; a record too big for the budget travels by claim check in S3.
-On the first chunk that cannot be started, that chunk and every later record are reported as
-failed, so the event source mapping checkpoints before them and nothing is skipped or started twice.
+stays under the configured budget, in chunks of even size; a record too big for the budget
+travels by claim check in S3. On the first chunk that cannot be started, that chunk and every
+later record are reported as failed, so the event source mapping checkpoints before them and
+nothing is skipped. A chunk started twice (a retried batch, Express running it again) is safe
+downstream: each change's audit rows claim its archive object, so it is archived once.
 """
 
 from __future__ import annotations
@@ -18,11 +20,18 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions import claims
-from functions.contracts import CONTRACT_VERSION, BatchCoordinates, ExecutionInput, batch_id
+from functions.contracts import (
+    CONTRACT_VERSION,
+    IMAGES_BY_EVENT,
+    REQUIRED_VIEW_TYPE,
+    BatchCoordinates,
+    ExecutionInput,
+    batch_id,
+)
 
 logger = Logger(service="changetrail-trigger")
 metrics = Metrics(namespace="changetrail", service="trigger")
-DEFAULT_INLINE_BUDGET = 120_000
+DEFAULT_INLINE_BUDGET = 160_000
 ENVELOPE_BYTES = 512
 _clients: dict[str, Any] = {}
 
@@ -40,35 +49,64 @@ def record_size(record: dict[str, Any]) -> int:
 
 
 REQUIRED_STREAM_FIELDS = ("Keys", "SequenceNumber", "ApproximateCreationDateTime")
-REQUIRED_IMAGES = {"INSERT": ("NewImage",), "MODIFY": ("OldImage", "NewImage"), "REMOVE": ("OldImage",)}
 
 
 def looks_like_stream_record(record: Any) -> bool:
-    """Shape check only; Decode validates fully. Odd records run alone so they fail alone."""
+    """Shape check only; Decode validates fully. Odd records run alone, so their dead letter names them alone."""
     if not isinstance(record, dict) or "eventID" not in record:
         return False
     stream = record.get("dynamodb")
-    images = REQUIRED_IMAGES.get(record.get("eventName"))  # type: ignore[arg-type]
-    return isinstance(stream, dict) and images is not None and all(f in stream for f in (*REQUIRED_STREAM_FIELDS, *images))
+    images = IMAGES_BY_EVENT.get(record.get("eventName"))  # type: ignore[arg-type]
+    return (
+        isinstance(stream, dict)
+        and images is not None
+        and stream.get("StreamViewType", REQUIRED_VIEW_TYPE) == REQUIRED_VIEW_TYPE
+        and all(f in stream for f in (*REQUIRED_STREAM_FIELDS, *images))
+    )
 
 
 def plan_chunks(records: list[dict[str, Any]], budget: int = DEFAULT_INLINE_BUDGET) -> list[Chunk]:
-    """Group records in stream order into chunks whose inline input stays within ``budget`` bytes."""
+    """Group records in stream order into chunks whose inline input stays within ``budget`` bytes.
+
+    Each run of well-formed records is cut into as few chunks as the budget allows, and of those
+    cuts the one whose largest chunk is smallest: two chunks of 50 rather than 90 and 10, so no
+    execution carries a few stragglers.
+    """
     chunks: list[Chunk] = []
-    current = Chunk()
+    run: list[tuple[dict[str, Any], int]] = []
     for record in records:
         size = record_size(record)
-        alone = not looks_like_stream_record(record) or size + ENVELOPE_BYTES > budget
-        if current.records and (alone or current.size + size + ENVELOPE_BYTES > budget):
-            chunks.append(current)
-            current = Chunk()
-        current.records.append(record)
-        current.size += size
-        if alone:
-            chunks.append(current)
-            current = Chunk()
-    if current.records:
-        chunks.append(current)
+        if looks_like_stream_record(record) and size + ENVELOPE_BYTES <= budget:
+            run.append((record, size))
+            continue
+        chunks += _even_chunks(run, budget - ENVELOPE_BYTES)
+        run = []
+        chunks.append(Chunk([record], size))
+    return chunks + _even_chunks(run, budget - ENVELOPE_BYTES)
+
+
+def _even_chunks(run: list[tuple[dict[str, Any], int]], room: int) -> list[Chunk]:
+    """The fewest chunks of at most ``room`` bytes, with the smallest largest chunk (binary search on it)."""
+    if not run:
+        return []
+    fewest = len(_fill(run, room))
+    low, high = max(size for _, size in run), room
+    while low < high:
+        middle = (low + high) // 2
+        if len(_fill(run, middle)) <= fewest:
+            high = middle
+        else:
+            low = middle + 1
+    return _fill(run, low)
+
+
+def _fill(run: list[tuple[dict[str, Any], int]], capacity: int) -> list[Chunk]:
+    chunks = [Chunk()]
+    for record, size in run:
+        if chunks[-1].records and chunks[-1].size + size > capacity:
+            chunks.append(Chunk())
+        chunks[-1].records.append(record)
+        chunks[-1].size += size
     return chunks
 
 
@@ -140,9 +178,6 @@ def start_chunks(records: list[dict[str, Any]], settings: TriggerSettings, sfn: 
                 name=execution_name(batch),
                 input=json.dumps(payload, separators=(",", ":")),  # as record_size measured it
             )
-        except sfn.exceptions.ExecutionAlreadyExists:
-            logger.info("execution already started", extra={"batch": batch, "eventIds": event_ids(chunk.records)})
-            continue
         except Exception:
             logger.exception("could not start execution", extra={"batch": batch, "eventIds": event_ids(chunk.records)})
             metrics.add_metric(name="StartExecutionFailed", unit=MetricUnit.Count, value=1)

@@ -10,12 +10,12 @@ DEFINITION_PATH = Path(__file__).with_name("pipeline.asl.json")
 SUBSTITUTIONS = (
     "DecodeFunctionArn",
     "DiffFunctionArn",
-    "AuditTableName",
+    "WriteAuditFunctionArn",
+    "NotifyFunctionArn",
     "ArchiveRoleArn",
     "ArchiveBucketName",
     "ArchiveAccountId",
     "PipelineAccountId",
-    "TopicArn",
     "DeadLetterQueueUrl",
     "PayloadBucketName",
 )

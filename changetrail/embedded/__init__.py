@@ -17,7 +17,7 @@ from typing import Any
 
 from moto import mock_aws
 
-from changetrail.embedded import interpreter_speed, lambdas, s3policy, stepfunctions
+from changetrail.embedded import authorization, interpreter_speed, lambdas, s3policy, stepfunctions
 from changetrail.embedded.accounts import ARCHIVE_ACCOUNT, PIPELINE_ACCOUNT, REGION, client, forget_credentials
 from changetrail.embedded.execution_logs import ExecutionLogPublisher
 from changetrail.embedded.mocks import MotoMocks, Registry
@@ -44,11 +44,11 @@ def quiet_handlers() -> None:
     """Keep a screen for results: the in-process handlers' logs, EMF metrics and moto's Fail-state noise go quiet."""
     import logging
 
-    from functions import decode, diff, trigger
+    from functions import decode, diff, notify, trigger, write_audit
 
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     logging.getLogger("moto").setLevel(logging.CRITICAL)
-    for module in (decode, diff, trigger):
+    for module in (decode, diff, notify, trigger, write_audit):
         module.logger.setLevel(logging.WARNING)
 
 
@@ -98,6 +98,7 @@ class EmbeddedAws:
         self._mock.start()
         forget_credentials()
         lambdas.install()
+        authorization.install()
         stepfunctions.install()
         interpreter_speed.install()
         s3policy.install()
@@ -117,6 +118,7 @@ class EmbeddedAws:
         s3policy.uninstall()
         interpreter_speed.uninstall()
         stepfunctions.uninstall()
+        authorization.uninstall()
         lambdas.uninstall()
         if self._mock is not None:
             self._mock.stop()

@@ -19,6 +19,7 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 
+from changetrail.embedded import authorization
 from changetrail.embedded.accounts import ENVIRONMENT_LOCK
 
 InvocationHook = Callable[[str, Any], None]
@@ -69,7 +70,8 @@ def invoke_in_process(function: LambdaFunction, event: Any) -> tuple[str, bool, 
                 hook(function.function_name, payload)
             started = time.perf_counter()
             try:
-                result = resolve_handler(function.handler)(payload, context)
+                with authorization.acting_as(function.role):
+                    result = resolve_handler(function.handler)(payload, context)
             finally:
                 durations.setdefault(function.function_name, []).append(time.perf_counter() - started)
             return json.dumps(result), False, ""

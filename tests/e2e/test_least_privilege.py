@@ -1,5 +1,5 @@
-"""Least privilege, used: the pipeline runs with every state machine task's call checked against the
-real deployed policies, and removing any one permission it uses breaks it where expected."""
+"""Least privilege, used: the pipeline runs with every call of a state machine task or a function checked
+against the real deployed policies, and removing any one permission it uses breaks it where expected."""
 
 from __future__ import annotations
 
@@ -31,7 +31,19 @@ def remove_action(role_arn: str, action: str, resource_contains: str = "") -> No
 
 
 def change(key: str = "K") -> None:
-    client("dynamodb").put_item(TableName="Configuration", Item={"key": {"S": key}, "value": {"N": "1"}})
+    """An insert, then a MODIFY of two attributes: the second row of the MODIFY is written in a batch."""
+    ddb = client("dynamodb")
+    ddb.put_item(TableName="Configuration", Item={"key": {"S": key}, "value": {"N": "1"}})
+    ddb.put_item(TableName="Configuration", Item={"key": {"S": key}, "value": {"N": "2"}, "extra": {"S": "x"}})
+
+
+def role_of(aws, who: str) -> str:
+    if who == WORKFLOW_ROLE:
+        return stepfunctions.execution_role_arn
+    if who == WRITER_ROLE:
+        return aws.outputs["archive_role_arn"]
+    function = who if who == aws.outputs["trigger_function_name"] else f"changetrail-dev-{who}"
+    return client("lambda").get_function(FunctionName=function)["Configuration"]["Role"]
 
 
 def test_with_the_deployed_policies_everything_lands_and_nothing_is_refused(aws):
@@ -40,7 +52,7 @@ def test_with_the_deployed_policies_everything_lands_and_nothing_is_refused(aws)
     executions = aws.settle()
 
     assert statuses(executions) == {"SUCCEEDED": 1}
-    assert len(audit_rows(aws)) == 1 and len(archive_objects(aws)) == 1 and len(drain(inbox)) == 1
+    assert len(audit_rows(aws)) == 3 and len(archive_objects(aws)) == 1 and len(drain(inbox)) == 2
     assert authorization.denied == [] and stepfunctions.refused == []
 
 
@@ -49,17 +61,17 @@ WRITER_ROLE = "archive writer"
 CASES = [
     # (role, action, resource contains, the state that fails)
     (WORKFLOW_ROLE, "lambda:InvokeFunction", "", "Decode"),
-    (WORKFLOW_ROLE, "dynamodb:PutItem", ":table/Audit", "WriteAudit"),
+    ("write-audit", "dynamodb:PutItem", ":table/Audit", "WriteAudit"),
+    ("write-audit", "dynamodb:BatchWriteItem", ":table/Audit", "WriteAudit"),
     (WORKFLOW_ROLE, "sts:AssumeRole", "", "Archive"),
-    (WORKFLOW_ROLE, "sns:Publish", "", "Notify"),
+    ("notify", "sns:Publish", "", "Notify"),
     (WRITER_ROLE, "s3:PutObject", "", "Archive"),
 ]
 
 
-@pytest.mark.parametrize(("role", "action", "resource", "failed_state"), CASES, ids=[c[1] for c in CASES])
+@pytest.mark.parametrize(("role", "action", "resource", "failed_state"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
 def test_removing_one_permission_breaks_the_pipeline_where_it_is_used(aws, role, action, resource, failed_state):
-    arn = stepfunctions.execution_role_arn if role == WORKFLOW_ROLE else aws.outputs["archive_role_arn"]
-    remove_action(arn, action, resource)
+    remove_action(role_of(aws, role), action, resource)
     change()
     executions = aws.settle()
 
@@ -70,8 +82,20 @@ def test_removing_one_permission_breaks_the_pipeline_where_it_is_used(aws, role,
     assert refusals and (action in " ".join(refusals) or action == "sts:AssumeRole"), refusals
 
 
+def test_without_start_execution_the_trigger_fails_and_the_stream_keeps_the_records(deploy):
+    aws = deploy({"changetrail:trigger": {"maximumRetryAttempts": 1}})
+    remove_action(role_of(aws, "audit_producer"), "states:StartExecution")
+    change()
+    aws.settle()
+
+    assert aws.executions() == []
+    (message,) = drain(aws.outputs["stream_failures_queue_url"])
+    assert message["Body"]["DDBStreamBatchInfo"]["batchSize"] == 2
+    assert any("states:StartExecution" in refusal for refusal in authorization.denied)
+
+
 def test_without_send_message_the_dead_letter_still_reaches_the_fallback(aws):
-    remove_action(stepfunctions.execution_role_arn, "dynamodb:PutItem", ":table/Audit")
+    remove_action(role_of(aws, "write-audit"), "dynamodb:PutItem", ":table/Audit")
     remove_action(stepfunctions.execution_role_arn, "sqs:SendMessage")
     change()
     aws.settle()

@@ -91,7 +91,7 @@ def test_no_key_policy_grants_kms_star_or_any_other_account_beyond_the_archive_w
 
 def test_every_log_group_is_encrypted_with_the_stack_key(dev):
     groups = dev.of_type("aws:cloudwatch/logGroup:LogGroup")
-    assert len(groups) == 4  # the state machine's and one per function
+    assert len(groups) == 6  # the state machine's and one per function
     for group in groups:
         assert group.inputs["kmsKeyId"] == key_arn(dev, "encryption-key"), group.inputs["name"]
 

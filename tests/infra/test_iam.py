@@ -9,7 +9,13 @@ import pytest
 
 from tests.infra.conftest import ARCHIVE_ACCOUNT, PIPELINE_ACCOUNT, REMOVE, Run
 
-LAMBDA_ROLES = ("trigger-producer-role", "workflow-decode-role", "workflow-diff-role")
+LAMBDA_ROLES = (
+    "trigger-producer-role",
+    "workflow-decode-role",
+    "workflow-diff-role",
+    "workflow-write-audit-role",
+    "workflow-notify-role",
+)
 # Step Functions' vended log delivery and X-Ray: AWS documents Resource "*" for these actions.
 LOG_DELIVERY = (
     "logs:CreateLogDelivery",
@@ -51,6 +57,7 @@ def allow_list(variant: str, program: Run) -> dict[str, dict[str, set[str]]]:
     prefix = "changes/v1" if variant == "archive prefix" else "ddb-changes"
     payload_objects = arn(program, "workflow-payloads-bucket") + "/payloads/*"
     archive_bodies = arn(program, "workflow-payloads-bucket") + "/payloads/archive/*"
+    stage_objects = arn(program, "workflow-payloads-bucket") + "/payloads/stages/*"
     stream = arn(program, "source-table", "streamArn")
     stack_key = arn(program, "encryption-key")
     use_stack_key = {"kms:Decrypt": {stack_key}, "kms:GenerateDataKey": {stack_key}}
@@ -75,17 +82,31 @@ def allow_list(variant: str, program: Run) -> dict[str, dict[str, set[str]]]:
             },
         ),
         "workflow-decode-role": function(
-            "workflow-decode", **{"s3:GetObject": {payload_objects}, "s3:PutObject": {payload_objects}, **use_stack_key}
+            "workflow-decode", **{"s3:GetObject": {payload_objects}, "s3:PutObject": {stage_objects}, **use_stack_key}
         ),
         "workflow-diff-role": function(
-            "workflow-diff",
-            **{"s3:GetObject": {payload_objects}, "s3:PutObject": {archive_bodies}, **use_stack_key},
+            "workflow-diff", **{"s3:GetObject": {payload_objects}, "s3:PutObject": {stage_objects}, **use_stack_key}
+        ),
+        "workflow-write-audit-role": function(
+            "workflow-write-audit",
+            **{
+                # Put only: the writer adds and rewrites audit rows, it can never delete one.
+                "dynamodb:PutItem": {arn(program, "audit-table")},
+                "dynamodb:BatchWriteItem": {arn(program, "audit-table")},
+                "s3:GetObject": {payload_objects},
+                "s3:PutObject": {stage_objects, archive_bodies},
+                **use_stack_key,
+            },
+        ),
+        "workflow-notify-role": function(
+            "workflow-notify",
+            **{"sns:Publish": {arn(program, "notifications-topic")}, "s3:GetObject": {stage_objects}, **use_stack_key},
         ),
         "workflow-role": {
-            "lambda:InvokeFunction": {arn(program, "workflow-decode-function"), arn(program, "workflow-diff-function")},
-            "dynamodb:PutItem": {arn(program, "audit-table")},
+            "lambda:InvokeFunction": {
+                arn(program, f"workflow-{state}-function") for state in ("decode", "diff", "write-audit", "notify")
+            },
             "sts:AssumeRole": {program.outputs["archive_role_arn"]},
-            "sns:Publish": {arn(program, "notifications-topic")},
             "sqs:SendMessage": {arn(program, "workflow-dlq")},
             "s3:PutObject": {arn(program, "workflow-payloads-bucket") + "/payloads/dead-letters/*"},
             **use_stack_key,
@@ -173,7 +194,9 @@ KEY_USE_SERVICES = {
     "trigger-producer-role": {"dynamodb", "s3", "sqs"},
     "workflow-decode-role": {"s3"},
     "workflow-diff-role": {"s3"},
-    "workflow-role": {"dynamodb", "s3", "sns", "sqs"},
+    "workflow-write-audit-role": {"dynamodb", "s3"},
+    "workflow-notify-role": {"sns", "s3"},
+    "workflow-role": {"s3", "sqs"},
     "archive-writer-role": {"s3"},
     "archive-reader-role": {"s3"},
 }

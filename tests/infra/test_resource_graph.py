@@ -260,14 +260,12 @@ def test_the_definition_references_the_resources_the_program_created(dev):
     arn = {r.name: r.outputs.get("arn") for r in dev.resources if r.custom}
     assert states["Decode"]["Parameters"]["FunctionName"] == arn["workflow-decode-function"]
     assert states["Diff"]["Parameters"]["FunctionName"] == arn["workflow-diff-function"]
-    put = states["WriteAudit"]["ItemProcessor"]["States"]["PutAuditRow"]["Parameters"]
-    assert put["TableName"] == dev.one("aws:dynamodb/table:Table", "audit-table").outputs["name"] == "Audit"
+    assert states["WriteAudit"]["Parameters"]["FunctionName"] == arn["workflow-write-audit-function"]
+    assert states["Notify"]["Parameters"]["FunctionName"] == arn["workflow-notify-function"]
     archive = states["Archive"]
     assert archive["Credentials"]["RoleArn"] == arn["archive-writer-role"]
     assert archive["Parameters"]["Bucket"] == dev.one("aws:s3/bucket:Bucket", "archive-archive-bucket").outputs["bucket"]
     assert archive["Parameters"]["ExpectedBucketOwner"] == ARCHIVE_ACCOUNT
-    publish = states["Notify"]["ItemProcessor"]["States"]["Publish"]["Parameters"]
-    assert publish["TopicArn"] == arn["notifications-topic"]
     assert states["SendToDLQ"]["Parameters"]["QueueUrl"] == dev.one("aws:sqs/queue:Queue", "workflow-dlq").outputs["url"]
 
 
@@ -566,17 +564,17 @@ def test_the_recording_mock_answered_the_program():
     assert program.outputs["pipeline_account_id"] == PIPELINE_ACCOUNT
 
 
-class TopicArnLeakingMocks(RecordingMocks):
-    """Forgets the change topic's ARN, as a careless mock would: the definition must then fail the check."""
+class FunctionArnLeakingMocks(RecordingMocks):
+    """Forgets the Notify function's ARN, as a careless mock would: the definition must then fail the check."""
 
     def new_resource(self, args):
         resource_id, outputs = super().new_resource(args)
-        if args.name == "notifications-topic":
+        if args.name == "workflow-notify-function":
             outputs = {key: value for key, value in outputs.items() if key != "arn"}
         return resource_id, outputs
 
 
 def test_the_rendering_check_catches_an_output_that_resolved_to_nothing():
-    program = run(None, TopicArnLeakingMocks())
+    program = run(None, FunctionArnLeakingMocks())
     problems = unresolved(program.one("aws:sfn/stateMachine:StateMachine").inputs["definition"])
-    assert problems and all("TopicArn" in problem for problem in problems)
+    assert problems and all("Notify" in problem for problem in problems)

@@ -10,14 +10,17 @@ from typing import Any
 
 import pytest
 from hypothesis import example, given
+from hypothesis import strategies as st
 
 from functions.decode import (
     decode_image,
     decode_input,
     decode_record,
     decode_value,
+    item_key,
     key_text,
     modification_time,
+    split_item_key,
     table_from_arn,
 )
 from functions.exceptions import (
@@ -166,6 +169,15 @@ def test_given_a_remove_by_another_principal_when_decoded_then_not_flagged_as_tt
     assert change["expiredByTtl"] is False
 
 
+@pytest.mark.parametrize("event_name", ["INSERT", "MODIFY"])
+def test_given_a_write_carrying_the_ttl_identity_when_decoded_then_it_is_not_a_ttl_expiry(make_record, event_name):
+    identity = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+
+    change = decode_record(make_record(event_name, user_identity=identity), KEY_NAMES, STREAM_ARN)
+
+    assert change["expiredByTtl"] is False
+
+
 def test_given_a_record_without_its_own_arn_when_decoded_then_the_batch_arn_names_the_table(make_record):
     record = make_record("INSERT")
     del record["eventSourceARN"]
@@ -205,6 +217,39 @@ def test_given_a_binary_range_key_when_decoded_then_its_part_is_base64(make_reco
     change = decode_record(make_record("INSERT", keys=keys, new=dict(keys)), ["pk", "sk"], STREAM_ARN)
 
     assert change["itemKey"] == "device|AP8="
+
+
+@pytest.mark.parametrize(
+    ("parts", "text"),
+    [
+        (["a|b", "c"], "a\\|b|c"),
+        (["a", "b|c"], "a|b\\|c"),
+        (["a\\", "b"], "a\\\\|b"),
+        (["", ""], "|"),
+    ],
+)
+def test_given_the_separator_inside_composite_key_values_when_joined_then_it_is_escaped(parts, text):
+    assert item_key(parts) == text
+    assert split_item_key(text) == parts
+
+
+def test_given_a_hash_only_key_when_joined_then_it_is_the_plain_value():
+    assert item_key(["a|b\\c"]) == "a|b\\c"
+
+
+separator_heavy = st.text(alphabet="ab|\\", max_size=6)
+
+
+@given(st.lists(separator_heavy, min_size=2, max_size=2), st.lists(separator_heavy, min_size=2, max_size=2))
+@example(["a|b", "c"], ["a", "b|c"])
+def test_given_any_two_composite_keys_when_joined_then_they_split_back_and_differ_unless_equal(one, other):
+    assert split_item_key(item_key(one)) == one
+    assert (item_key(one) == item_key(other)) == (one == other)
+
+
+def test_given_a_key_ending_in_a_lone_escape_when_split_then_refused():
+    with pytest.raises(ValueError, match="unfinished escape"):
+        split_item_key("a|b\\")
 
 
 def test_given_no_configured_key_names_when_decoded_then_parts_fall_back_to_name_order(make_record):
@@ -359,12 +404,45 @@ def test_given_input_without_batch_or_records_when_decoded_then_malformed_execut
         decode_input(execution_input, KEY_NAMES, lambda ref: [])
 
 
-def test_given_one_bad_record_in_the_input_when_decoded_then_the_whole_chunk_fails_clearly(recorded_batch):
+def test_given_one_bad_record_in_the_input_when_decoded_then_it_alone_is_rejected_with_a_clear_error(recorded_batch):
     records = recorded_batch()["Records"]
     records[2]["eventName"] = "PUT"
 
-    with pytest.raises(MalformedStreamRecordError, match=records[2]["eventID"]):
-        decode_input({"version": 1, "batch": batch_of(records), "records": records}, KEY_NAMES, lambda ref: [])
+    output = decode_input({"version": 1, "batch": batch_of(records), "records": records}, KEY_NAMES, lambda ref: [])
+
+    assert [c["eventId"] for c in output["changes"]] == [r["eventID"] for i, r in enumerate(records) if i != 2]
+    [rejected] = output["rejected"]
+    assert rejected["eventId"] == records[2]["eventID"]
+    assert rejected["sequenceNumber"] == records[2]["dynamodb"]["SequenceNumber"]
+    assert (rejected["state"], rejected["error"]) == ("Decode", "MalformedStreamRecordError")
+    assert "eventName 'PUT'" in rejected["cause"]
+
+
+def test_given_a_record_of_another_view_type_among_good_ones_when_decoded_then_it_alone_is_rejected(recorded_batch):
+    records = recorded_batch()["Records"]
+    records[1]["dynamodb"]["StreamViewType"] = "KEYS_ONLY"
+
+    output = decode_input({"version": 1, "batch": batch_of(records), "records": records}, KEY_NAMES, lambda ref: [])
+
+    assert len(output["changes"]) == 3
+    assert [r["error"] for r in output["rejected"]] == ["WrongStreamViewTypeError"]
+
+
+def test_given_only_some_event_ids_when_decoded_then_the_other_records_are_left_out(recorded_batch):
+    records = recorded_batch()["Records"]
+    wanted = [records[1]["eventID"], records[3]["eventID"]]
+    execution_input = {"version": 1, "batch": batch_of(records), "records": records, "only": wanted}
+
+    output = decode_input(execution_input, KEY_NAMES, lambda ref: [])
+
+    assert [c["eventId"] for c in output["changes"]] == wanted
+
+
+def test_given_a_replay_naming_its_archive_object_when_decoded_then_the_key_is_passed_on(recorded_batch):
+    records = recorded_batch()["Records"]
+    execution_input = {"version": 1, "batch": batch_of(records), "records": records, "archiveKey": "p/T/2024/x.jsonl"}
+
+    assert decode_input(execution_input, KEY_NAMES, lambda ref: [])["archiveKey"] == "p/T/2024/x.jsonl"
 
 
 @pytest.mark.parametrize("value", [{"N": "abc"}, {"N": "NaN"}, {"NS": ["1", "Infinity"]}, {"L": [{"N": "-inf"}]}])

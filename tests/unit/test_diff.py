@@ -7,30 +7,29 @@ import re
 import uuid
 
 import pytest
-from hypothesis import example, given, target
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from functions.decode import decode_image, decode_record, decode_value
 from functions.diff import (
     AUDIT_ID_NAMESPACE,
-    STATE_PAYLOAD_LIMIT,
     DiffSettings,
     archive_key,
+    archive_line,
     audit_id,
     audit_rows,
     changed_attributes,
     diff_changes,
-    ensure_fits,
-    fit_state_limit,
-    json_size,
+    notifications,
     uuid5_text,
 )
-from functions.exceptions import PayloadTooLargeError
 from tests.unit.conftest import KEY_NAMES, STREAM_ARN
 from tests.unit.strategies import items, names, values, wire_item
 
+ALL_EVENTS = frozenset({"INSERT", "MODIFY", "REMOVE"})
+
 # Fields the pipeline may add next to seed 003's (BRIEF: "Extra metadata ... may be added").
-METADATA = {"eventName", "eventId", "table", "sequenceNumber", "historySortKey", "itemKeyParts", "expiredByTtl"}
+METADATA = {"eventName", "eventId", "table", "sequenceNumber", "historySortKey", "itemKeyParts", "expiredByTtl", "archiveKey"}
 SEED_ITEM = {"key": {"S": "CACHE_TTL_SEC"}, "value": {"N": "3600"}}
 
 
@@ -46,6 +45,15 @@ def recorded_changes(recorded_batch):
 @pytest.fixture
 def recorded_decoded(recorded_changes, make_decoded):
     return make_decoded(recorded_changes)
+
+
+@pytest.fixture
+def recorded_diffed(recorded_decoded):
+    return diff_changes(recorded_decoded, DiffSettings())
+
+
+def lines_of(diffed: dict) -> list[dict]:
+    return [json.loads(archive_line(change)) for change in diffed["changes"]]
 
 
 # ---------------------------------------------------------------- seed 003
@@ -152,18 +160,23 @@ def test_given_several_changed_attributes_when_rows_are_built_then_one_row_each_
     assert len(set(ids)) == 4
 
 
-def test_given_a_modify_that_changes_nothing_when_diffed_then_no_row_no_notification_but_an_archive_line(
-    make_change, make_decoded
-):
+def test_given_a_modify_that_changes_nothing_when_diffed_then_it_has_no_changed_attribute_and_no_row(make_change, make_decoded):
     change = make_change(old=SEED_ITEM, new=dict(SEED_ITEM))
 
     output = diff_changes(make_decoded([change]), DiffSettings())
 
-    assert output["auditRows"] == []
-    assert output["notifications"] == []
-    [line] = output["archive"]["body"].splitlines()
-    assert json.loads(line)["changedAttributes"] == []
-    assert output["summary"] == {"changes": 1, "auditRows": 0, "notifications": 0, "archiveKey": output["archive"]["key"]}
+    [diffed] = output["changes"]
+    assert diffed["changedAttributes"] == []
+    assert audit_rows(diffed) == []
+
+
+def test_given_rows_of_a_change_when_built_with_its_archive_key_then_only_the_first_row_claims_it(make_change):
+    change = make_change(old={**SEED_ITEM, "a": {"N": "1"}}, new={**SEED_ITEM, "a": {"N": "2"}, "value": {"N": "9"}})
+
+    first, second = audit_rows(change, "ddb-changes/Configuration/2024/06/15/10/1-2-abc.jsonl")
+
+    assert first["archiveKey"] == {"S": "ddb-changes/Configuration/2024/06/15/10/1-2-abc.jsonl"}
+    assert "archiveKey" not in second, "every other row is the same whichever execution writes it"
 
 
 def test_given_a_composite_key_when_rows_are_built_then_the_parts_are_kept(make_change):
@@ -174,6 +187,16 @@ def test_given_a_composite_key_when_rows_are_built_then_the_parts_are_kept(make_
 
     assert row["itemKey"] == {"S": "acme|CACHE_TTL_SEC"}
     assert row["itemKeyParts"] == {"M": {"tenant": {"S": "acme"}, "name": {"S": "CACHE_TTL_SEC"}}}
+
+
+def test_given_the_separator_inside_key_values_when_rows_are_built_then_the_item_keys_differ(make_change):
+    def key_of(tenant: str, name: str) -> str:
+        keys = {"tenant": {"S": tenant}, "name": {"S": name}}
+        change = make_change("INSERT", key_names=["tenant", "name"], keys=keys, new={**keys, "v": {"N": "1"}})
+        return audit_rows(change)[0]["itemKey"]["S"]
+
+    assert key_of("a|b", "c") != key_of("a", "b|c")
+    assert key_of("a\\", "b") != key_of("a", "\\b")
 
 
 def test_given_two_changes_of_one_item_when_sorted_by_history_key_then_stream_order_wins_within_a_second(make_change):
@@ -189,16 +212,21 @@ def test_given_two_changes_of_one_item_when_sorted_by_history_key_then_stream_or
 # ---------------------------------------------------------------- ids
 
 
+def rows_of(diffed: dict) -> list[dict]:
+    return [row for change in diffed["changes"] for row in audit_rows(change, diffed["archiveKey"])]
+
+
 def test_given_the_same_input_twice_when_diffed_then_the_ids_and_archive_key_are_the_same(recorded_decoded):
     first = diff_changes(recorded_decoded, DiffSettings())
     second = diff_changes(json.loads(json.dumps(recorded_decoded)), DiffSettings())
 
-    assert [row["id"] for row in first["auditRows"]] == [row["id"] for row in second["auditRows"]]
-    assert first["archive"] == second["archive"]
+    assert [row["id"] for row in rows_of(first)] == [row["id"] for row in rows_of(second)]
+    assert first["archiveKey"] == second["archiveKey"]
+    assert lines_of(first) == lines_of(second)
 
 
-def test_given_a_batch_when_diffed_then_every_row_id_is_a_distinct_canonical_uuid(recorded_decoded):
-    ids = [row["id"]["S"] for row in diff_changes(recorded_decoded, DiffSettings())["auditRows"]]
+def test_given_a_batch_when_diffed_then_every_row_id_is_a_distinct_canonical_uuid(recorded_diffed):
+    ids = [row["id"]["S"] for row in rows_of(recorded_diffed)]
 
     assert len(ids) == 4
     assert len(set(ids)) == len(ids)
@@ -298,34 +326,49 @@ def test_given_a_number_turned_into_a_boolean_when_diffed_then_it_gets_an_audit_
 # ---------------------------------------------------------------- archive
 
 
-def test_given_the_recorded_batch_when_keyed_then_prefix_table_hour_and_sequence_range(recorded_decoded):
-    key = archive_key("ddb-changes", recorded_decoded)
+def test_given_the_recorded_batch_when_keyed_then_prefix_table_hour_sequence_range_and_digest(recorded_changes):
+    key = archive_key("ddb-changes", recorded_changes)
 
-    assert key == "ddb-changes/Configuration/2024/06/15/10/1195860200000000034221870811-1195860500000000034221872390.jsonl"
-    assert archive_key("ddb-changes", json.loads(json.dumps(recorded_decoded))) == key
+    assert re.fullmatch(
+        r"ddb-changes/Configuration/2024/06/15/10/1195860200000000034221870811-1195860500000000034221872390-[0-9a-f]{16}\.jsonl",
+        key,
+    )
+    assert archive_key("ddb-changes", json.loads(json.dumps(recorded_changes))) == key
 
 
-def test_given_no_prefix_when_keyed_then_the_key_starts_at_the_table(recorded_decoded):
-    assert archive_key("", recorded_decoded).startswith("Configuration/2024/06/15/10/")
+def test_given_no_prefix_when_keyed_then_the_key_starts_at_the_table(recorded_changes):
+    assert archive_key("", recorded_changes).startswith("Configuration/2024/06/15/10/")
+
+
+def test_given_another_set_of_changes_with_the_same_ends_when_keyed_then_the_keys_differ(recorded_changes):
+    everything = archive_key("p", recorded_changes)
+    ends_only = archive_key("p", [recorded_changes[0], recorded_changes[-1]])
+
+    assert everything.rsplit("-", 1)[0] == ends_only.rsplit("-", 1)[0], "same stream range"
+    assert everything != ends_only, "a retry cut differently never shares an object with the original"
 
 
 @given(created=st.integers(min_value=0, max_value=4_102_444_799), first=st.integers(min_value=1, max_value=10**39))
-def test_given_any_chunk_when_keyed_then_the_key_has_the_documented_shape(make_change, make_decoded, created, first):
+def test_given_any_chunk_when_keyed_then_the_key_has_the_documented_shape(make_change, created, first):
     change = make_change(created=created, sequence=str(first))
 
-    key = archive_key("audit/prod", make_decoded([change]))
+    key = archive_key("audit/prod", [change])
 
-    assert re.fullmatch(rf"audit/prod/Configuration/\d{{4}}/\d{{2}}/\d{{2}}/\d{{2}}/{first}-{first}\.jsonl", key)
+    assert re.fullmatch(rf"audit/prod/Configuration/\d{{4}}/\d{{2}}/\d{{2}}/\d{{2}}/{first}-{first}-[0-9a-f]{{16}}\.jsonl", key)
     assert key.split("/")[3:7] == change["modificationTime"][:13].replace("T", "-").split("-")
 
 
-def test_given_the_recorded_batch_when_archived_then_one_json_line_per_change_in_stream_order(recorded_decoded, recorded_batch):
+def test_given_a_replay_naming_its_object_when_diffed_then_that_key_is_kept(recorded_decoded):
+    output = diff_changes({**recorded_decoded, "archiveKey": "ddb-changes/Configuration/x.jsonl"}, DiffSettings())
+
+    assert output["archiveKey"] == "ddb-changes/Configuration/x.jsonl"
+
+
+def test_given_the_recorded_batch_when_archived_then_one_json_line_per_change_in_stream_order(recorded_diffed, recorded_batch):
     records = recorded_batch()["Records"]
 
-    body = diff_changes(recorded_decoded, DiffSettings())["archive"]["body"]
+    lines = lines_of(recorded_diffed)
 
-    assert body.endswith("\n")
-    lines = [json.loads(line) for line in body.splitlines()]
     assert [line["eventId"] for line in lines] == [record["eventID"] for record in records]
     assert [line["eventName"] for line in lines] == ["INSERT", "MODIFY", "REMOVE", "REMOVE"]
     assert lines[1]["oldImage"] == records[1]["dynamodb"]["OldImage"]
@@ -343,9 +386,9 @@ def test_given_38_digit_numbers_when_archived_then_every_digit_survives(make_cha
         new={**SEED_ITEM, "value": {"N": precise}, "tiny": {"NS": ["1E-130", "9.9999999999999999999999999999999999999E+125"]}}
     )
 
-    body = diff_changes(make_decoded([change]), DiffSettings())["archive"]["body"]
+    [line] = lines_of(diff_changes(make_decoded([change]), DiffSettings()))
 
-    image = json.loads(body)["newImage"]
+    image = line["newImage"]
     assert image["value"] == {"N": precise}
     assert image["tiny"] == {"NS": ["1E-130", "9.9999999999999999999999999999999999999E+125"]}
 
@@ -353,218 +396,96 @@ def test_given_38_digit_numbers_when_archived_then_every_digit_survives(make_cha
 # ---------------------------------------------------------------- notifications
 
 
-def messages(output: dict) -> list[dict]:
-    return [json.loads(note["message"]) for note in output["notifications"]]
+def announced(diffed: dict, mode: str, event_names: frozenset[str] = ALL_EVENTS) -> list[dict]:
+    entries = [(change, [row["id"]["S"] for row in audit_rows(change)]) for change in diffed["changes"]]
+    return notifications(entries, mode, event_names)
 
 
-def test_given_per_change_mode_when_diffed_then_one_message_per_change_with_filterable_attributes(recorded_decoded):
-    output = diff_changes(recorded_decoded, DiffSettings(notify_mode="change"))
+def messages(notes: list[dict]) -> list[dict]:
+    return [json.loads(note["message"]) for note in notes]
 
-    assert [m["eventId"] for m in messages(output)] == [c["eventId"] for c in recorded_decoded["changes"]]
-    assert [n["attributes"]["eventName"] for n in output["notifications"]] == [
+
+def test_given_per_change_mode_when_announced_then_one_message_per_change_with_filterable_attributes(recorded_diffed):
+    notes = announced(recorded_diffed, "change")
+
+    assert [m["eventId"] for m in messages(notes)] == [c["eventId"] for c in recorded_diffed["changes"]]
+    assert [n["attributes"]["eventName"] for n in notes] == [
         {"DataType": "String", "StringValue": name} for name in ("INSERT", "MODIFY", "REMOVE", "REMOVE")
     ]
-    assert all(
-        n["attributes"]["table"] == {"DataType": "String", "StringValue": "Configuration"} for n in output["notifications"]
-    )
-    assert messages(output)[1]["changedAttributes"] == ["value"]
-    assert messages(output)[1]["auditIds"] == [output["auditRows"][1]["id"]["S"]]
+    assert all(n["attributes"]["table"] == {"DataType": "String", "StringValue": "Configuration"} for n in notes)
+    assert messages(notes)[1]["changedAttributes"] == ["value"]
+    assert messages(notes)[1]["auditIds"] == [audit_rows(recorded_diffed["changes"][1])[0]["id"]["S"]]
 
 
-def test_given_batch_mode_when_diffed_then_one_summary_with_a_string_array_of_event_names(recorded_decoded):
-    output = diff_changes(recorded_decoded, DiffSettings(notify_mode="batch"))
+def test_given_batch_mode_when_announced_then_one_summary_with_a_string_array_of_event_names(recorded_diffed):
+    [note] = announced(recorded_diffed, "batch")
 
-    [note] = output["notifications"]
     assert note["attributes"]["eventName"]["DataType"] == "String.Array"
     assert json.loads(note["attributes"]["eventName"]["StringValue"]) == ["INSERT", "MODIFY", "REMOVE"]
     assert note["attributes"]["table"] == {"DataType": "String", "StringValue": "Configuration"}
-    [message] = messages(output)
-    assert message["eventIds"] == [c["eventId"] for c in recorded_decoded["changes"]]
+    [message] = messages([note])
+    assert message["eventIds"] == [c["eventId"] for c in recorded_diffed["changes"]]
     assert message["counts"] == {"INSERT": 1, "MODIFY": 1, "REMOVE": 2}
     assert message["itemKeys"] == ["CACHE_TTL_SEC", "SESSION_BANNER"]
 
 
-def test_given_notifications_off_when_diffed_then_none_but_rows_and_archive_are_still_written(recorded_decoded):
-    output = diff_changes(recorded_decoded, DiffSettings(notify_mode="off"))
-
-    assert output["notifications"] == []
-    assert len(output["auditRows"]) == 4
-    assert len(output["archive"]["body"].splitlines()) == 4
+def test_given_notifications_off_when_announced_then_none(recorded_diffed):
+    assert announced(recorded_diffed, "off") == []
 
 
 @pytest.mark.parametrize("mode", ["change", "batch"])
-def test_given_an_event_name_filter_when_diffed_then_only_those_events_are_announced(recorded_decoded, mode):
-    output = diff_changes(recorded_decoded, DiffSettings(notify_mode=mode, notify_event_names=frozenset({"REMOVE"})))
+def test_given_an_event_name_filter_when_announced_then_only_those_events_are(recorded_diffed, mode):
+    notes = announced(recorded_diffed, mode, frozenset({"REMOVE"}))
 
-    removes = [c["eventId"] for c in recorded_decoded["changes"] if c["eventName"] == "REMOVE"]
+    removes = [c["eventId"] for c in recorded_diffed["changes"] if c["eventName"] == "REMOVE"]
     if mode == "change":
-        assert [m["eventId"] for m in messages(output)] == removes
+        assert [m["eventId"] for m in messages(notes)] == removes
     else:
-        [message] = messages(output)
+        [message] = messages(notes)
         assert message["eventIds"] == removes
-        assert json.loads(output["notifications"][0]["attributes"]["eventName"]["StringValue"]) == ["REMOVE"]
-    assert len(output["auditRows"]) == 4
+        assert json.loads(notes[0]["attributes"]["eventName"]["StringValue"]) == ["REMOVE"]
 
 
-def test_given_a_filter_that_matches_nothing_when_batched_then_no_empty_summary(recorded_decoded):
-    output = diff_changes(recorded_decoded, DiffSettings(notify_mode="batch", notify_event_names=frozenset({"INSERT"})))
-    assert len(output["notifications"]) == 1
+def test_given_a_filter_that_matches_nothing_when_batched_then_no_empty_summary(recorded_diffed):
+    assert len(announced(recorded_diffed, "batch", frozenset({"INSERT"}))) == 1
 
-    quiet = {**recorded_decoded, "changes": recorded_decoded["changes"][1:]}
-    output = diff_changes(quiet, DiffSettings(notify_mode="batch", notify_event_names=frozenset({"INSERT"})))
-    assert output["notifications"] == []
+    quiet = {**recorded_diffed, "changes": recorded_diffed["changes"][1:]}
+    assert announced(quiet, "batch", frozenset({"INSERT"})) == []
 
 
-def test_given_the_environment_when_settings_load_then_prefix_mode_and_names_come_from_it(monkeypatch):
+# ---------------------------------------------------------------- the Diff state
+
+
+def test_given_the_environment_when_settings_load_then_prefix_and_bucket_come_from_it(monkeypatch):
     monkeypatch.setenv("ARCHIVE_PREFIX", "/audit/prod/")
-    monkeypatch.setenv("NOTIFY_MODE", "batch")
-    monkeypatch.setenv("NOTIFY_EVENT_NAMES", "MODIFY,REMOVE")
+    monkeypatch.setenv("PAYLOAD_BUCKET", "payloads")
 
-    settings = DiffSettings.from_environment()
-
-    assert settings == DiffSettings("audit/prod", "batch", frozenset({"MODIFY", "REMOVE"}))
+    assert DiffSettings.from_environment() == DiffSettings("audit/prod", "payloads")
 
 
 def test_given_an_empty_environment_when_settings_load_then_defaults_apply(monkeypatch):
-    for name in ("ARCHIVE_PREFIX", "NOTIFY_MODE", "NOTIFY_EVENT_NAMES"):
+    for name in ("ARCHIVE_PREFIX", "PAYLOAD_BUCKET"):
         monkeypatch.delenv(name, raising=False)
 
     assert DiffSettings.from_environment() == DiffSettings()
 
 
-# ---------------------------------------------------------------- payload limit
+def test_given_a_change_that_cannot_be_diffed_when_diffed_then_it_alone_is_rejected(make_change, make_decoded):
+    good = make_change()
+    broken = {**make_change(), "oldImage": {"value": {"N": "not a number"}}}
+
+    output = diff_changes(make_decoded([good, broken]), DiffSettings())
+
+    assert [change["eventId"] for change in output["changes"]] == [good["eventId"]]
+    [rejected] = output["rejected"]
+    assert (rejected["eventId"], rejected["state"]) == (broken["eventId"], "Diff")
+    assert rejected["sequenceNumber"] == broken["sequenceNumber"]
+    assert output["archiveKey"] == archive_key("ddb-changes", [good]), "the archive object is the good changes'"
 
 
-def test_given_output_at_the_256_kib_limit_when_checked_then_it_fits():
-    ensure_fits("x" * (STATE_PAYLOAD_LIMIT - 2))  # two quote characters make exactly the limit
+def test_given_rejections_from_decode_when_diffed_then_they_are_kept(recorded_decoded):
+    earlier = {"eventId": "e", "sequenceNumber": "1", "state": "Decode", "error": "MalformedStreamRecordError", "cause": "x"}
 
+    output = diff_changes({**recorded_decoded, "rejected": [earlier]}, DiffSettings())
 
-def test_given_output_one_byte_over_256_kib_when_checked_then_payload_too_large():
-    with pytest.raises(PayloadTooLargeError, match=str(STATE_PAYLOAD_LIMIT + 1)):
-        ensure_fits("x" * (STATE_PAYLOAD_LIMIT - 1))
-
-
-def test_given_non_ascii_output_under_256_kib_of_utf8_when_checked_then_it_fits():
-    text = "ü" * 100_000  # 200,000 bytes of UTF-8, as Step Functions counts it
-    ensure_fits({"body": text})
-
-
-def test_given_a_diff_output_over_the_limit_when_checked_then_payload_too_large(make_change, make_decoded):
-    big = {**SEED_ITEM, "blob": {"S": "y" * 140_000}}
-    change = make_change("INSERT", new=big)
-
-    output = diff_changes(make_decoded([change]), DiffSettings())
-
-    with pytest.raises(PayloadTooLargeError):
-        ensure_fits(output)
-
-
-# ---------------------------------------------------------------- fitting the state limit
-
-
-class BodyStore:
-    """Stands in for the payload bucket: remembers each stored body."""
-
-    def __init__(self) -> None:
-        self.bodies: list[str] = []
-
-    def __call__(self, body: str) -> dict[str, str]:
-        self.bodies.append(body)
-        return {"bucket": "payloads", "key": f"payloads/archive/{len(self.bodies)}.jsonl"}
-
-
-def big_modify(make_change, sizes: dict[str, int]) -> dict:
-    old = {**SEED_ITEM, **{name: {"S": "o" * size} for name, size in sizes.items()}}
-    new = {**SEED_ITEM, **{name: {"S": "n" * size} for name, size in sizes.items()}}
-    return make_change("MODIFY", old=old, new=new)
-
-
-def test_given_an_output_within_the_budget_when_fitted_then_it_is_returned_as_it_is(recorded_changes, make_decoded):
-    output = diff_changes(make_decoded(recorded_changes), DiffSettings())
-    store = BodyStore()
-
-    assert fit_state_limit(output, store) is output
-    assert store.bodies == []
-
-
-def test_given_a_large_body_when_fitted_then_only_the_body_goes_by_claim_check(make_change, make_decoded):
-    change = big_modify(make_change, {"a": 70_000})  # rows ~140 KB, body ~140 KB
-    output = diff_changes(make_decoded([change]), DiffSettings())
-    store = BodyStore()
-
-    fitted = fit_state_limit(output, store)
-
-    assert store.bodies == [output["archive"]["body"]]
-    assert fitted["archive"] == {
-        "key": output["archive"]["key"],
-        "bodyRef": {"bucket": "payloads", "key": "payloads/archive/1.jsonl"},
-    }
-    assert fitted["auditRows"] == output["auditRows"]
-    assert json_size(fitted) <= 240 * 1024
-
-
-def test_given_large_values_when_fitted_then_the_largest_rows_leave_their_values_to_the_archive(make_change, make_decoded):
-    change = big_modify(make_change, {"big": 100_000, "mid": 30_000, "small": 10})
-    output = diff_changes(make_decoded([change]), DiffSettings())
-
-    fitted = fit_state_limit(output, BodyStore())
-
-    rows = {row["updatedAttribute"]["S"]: row for row in fitted["auditRows"]}
-    assert "oldValue" not in rows["big"] and "newValue" not in rows["big"]
-    assert rows["big"]["valuesInArchive"]["M"] == {
-        "archiveKey": {"S": output["archive"]["key"]},
-        "attributes": {"SS": ["oldValue", "newValue"]},
-    }
-    assert rows["mid"]["newValue"] == {"S": "n" * 30_000}, "moved no more than needed"
-    assert rows["small"]["oldValue"] == {"S": "o" * 10}
-    assert [row["id"] for row in fitted["auditRows"]] == [row["id"] for row in output["auditRows"]]
-    assert json_size(fitted) <= 240 * 1024
-    assert "newValue" in output["auditRows"][0] or "oldValue" in output["auditRows"][0], "the input is not modified"
-
-
-def test_given_too_many_rows_even_without_values_when_fitted_then_payload_too_large(make_change, make_decoded):
-    change = big_modify(make_change, {f"attribute-{n:04d}": 300 for n in range(1200)})
-    output = diff_changes(make_decoded([change]), DiffSettings())
-
-    with pytest.raises(PayloadTooLargeError):
-        fit_state_limit(output, BodyStore())
-
-
-@st.composite
-def large_changes(draw) -> dict:
-    """A MODIFY of an item up to DynamoDB's 400 KB, each attribute up to ~200 KB, old and new images."""
-    budget = 400 * 1024
-    sizes = draw(st.lists(st.integers(min_value=0, max_value=200 * 1024), min_size=1, max_size=6))
-    scale = min(1.0, budget / max(1, sum(sizes)))
-    names = [f"attribute{n}" for n in range(len(sizes))]
-    old = {name: {"S": "o" * int(size * scale)} for name, size in zip(names, sizes, strict=True)}
-    new = {name: {"S": draw(st.sampled_from(["o", "n"])) * int(size * scale)} for name, size in zip(names, sizes, strict=True)}
-    return {"old": {**SEED_ITEM, **old}, "new": {**SEED_ITEM, **new}}
-
-
-@given(change=large_changes(), event=st.sampled_from(["INSERT", "MODIFY", "REMOVE"]))
-def test_given_any_item_up_to_400_kb_when_fitted_then_it_fits_and_every_value_is_in_the_row_or_the_archive(
-    make_change, make_decoded, change, event
-):
-    images = {"INSERT": {"new": change["new"]}, "MODIFY": change, "REMOVE": {"old": change["old"]}}[event]
-    decoded = make_decoded([make_change(event, **images)])
-    output = diff_changes(decoded, DiffSettings())
-    store = BodyStore()
-    target(float(json_size(output)))  # steer towards the largest outputs
-
-    fitted = fit_state_limit(output, store)
-
-    assert json_size(fitted) <= 240 * 1024
-    body = fitted["archive"].get("body") or store.bodies[-1]
-    assert body == output["archive"]["body"], "the archive body is never truncated"
-    (line,) = [json.loads(text) for text in body.splitlines()]
-    for before, after in zip(output["auditRows"], fitted["auditRows"], strict=True):
-        kept = {k: v for k, v in after.items() if k != "valuesInArchive"}
-        moved = after.get("valuesInArchive", {"M": {"attributes": {"SS": []}}})["M"]["attributes"]["SS"]
-        assert kept == {k: v for k, v in before.items() if k not in moved}
-        assert all(name in before for name in moved)
-        image = {"oldValue": "oldImage", "newValue": "newImage"}
-        for name in moved:  # every moved value is in the archive line, whole
-            attribute = after.get("updatedAttribute", {}).get("S")
-            archived = line[image[name]] if attribute is None else line[image[name]][attribute]
-            assert archived == (before[name]["M"] if attribute is None else before[name])
+    assert output["rejected"] == [earlier]

@@ -8,6 +8,7 @@ import pytest
 
 from components.config import ConfigError, load_settings
 from functions.diff import REDACTED, DiffSettings, diff_changes
+from functions.write_audit import WriteSettings, plan
 
 SECRET = {"S": "hunter2"}
 
@@ -23,35 +24,42 @@ def decoded(event_name: str, old: dict | None, new: dict | None) -> dict:
     if new is not None:
         change["newImage"] = new
     batch = {"eventSourceArn": "arn", "firstSequenceNumber": "1", "lastSequenceNumber": "1", "recordCount": 1}
-    return {"batch": batch, "changes": [change]}
+    [diffed] = diff_changes({"batch": batch, "changes": [change], "rejected": []}, DiffSettings())["changes"]
+    return diffed
+
+
+def written(change: dict, settings: WriteSettings) -> tuple[list[dict], str]:
+    planned = plan(change, "archive-key", settings)
+    return planned.rows, planned.line
 
 
 def test_a_changed_secret_is_audited_as_changed_without_its_values():
-    output = diff_changes(
-        decoded("MODIFY", {"key": {"S": "DB"}, "password": SECRET}, {"key": {"S": "DB"}, "password": {"S": "new-secret"}}),
-        DiffSettings(redact=frozenset({"password"})),
-    )
-    (row,) = output["auditRows"]
+    change = decoded("MODIFY", {"key": {"S": "DB"}, "password": SECRET}, {"key": {"S": "DB"}, "password": {"S": "new-secret"}})
+
+    rows, line = written(change, WriteSettings(redact=frozenset({"password"})))
+
+    (row,) = rows
     assert row["updatedAttribute"] == {"S": "password"}
     assert row["oldValue"] == REDACTED and row["newValue"] == REDACTED
-    assert "hunter2" not in json.dumps(output) and "new-secret" not in json.dumps(output)
+    assert "hunter2" not in json.dumps(rows) + line and "new-secret" not in json.dumps(rows) + line
 
 
 def test_whole_item_rows_mask_the_attribute_but_never_the_key():
-    output = diff_changes(
-        decoded("INSERT", None, {"key": {"S": "DB"}, "password": SECRET, "port": {"N": "5432"}}),
-        DiffSettings(redact=frozenset({"password", "key"})),
-    )
-    (row,) = output["auditRows"]
+    change = decoded("INSERT", None, {"key": {"S": "DB"}, "password": SECRET, "port": {"N": "5432"}})
+
+    (row,), _ = written(change, WriteSettings(redact=frozenset({"password", "key"})))
+
     assert row["newValue"]["M"] == {"key": {"S": "DB"}, "password": REDACTED, "port": {"N": "5432"}}
 
 
 def test_the_archive_keeps_the_values_only_when_configured():
     change = decoded("REMOVE", {"key": {"S": "DB"}, "password": SECRET}, None)
-    masked = diff_changes(change, DiffSettings(redact=frozenset({"password"})))
-    kept = diff_changes(change, DiffSettings(redact=frozenset({"password"}), redact_in_archive=False))
-    assert "hunter2" not in masked["archive"]["body"]
-    assert "hunter2" in kept["archive"]["body"] and "hunter2" not in json.dumps(kept["auditRows"])
+
+    _, masked = written(change, WriteSettings(redact=frozenset({"password"})))
+    rows, kept = written(change, WriteSettings(redact=frozenset({"password"}), redact_in_archive=False))
+
+    assert "hunter2" not in masked
+    assert "hunter2" in kept and "hunter2" not in json.dumps(rows)
 
 
 def test_redaction_refuses_execution_data_in_logs():

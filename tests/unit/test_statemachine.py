@@ -34,7 +34,7 @@ def all_states(states: dict, inside: str = "") -> Iterator[tuple[str, dict]]:
 
 
 def failure_pass(states: dict, name: str) -> str:
-    """Follow a state's States.ALL catch (through a Choice's default) to the Pass that records it."""
+    """Follow a state's States.ALL catch (through an AlreadyArchived choice's default) to the Pass that records it."""
     [catch] = [c for c in states[name].get("Catch", []) if c["ErrorEquals"] == ["States.ALL"]]
     assert catch["ResultPath"] == "$.error", name
     target = catch["Next"]
@@ -82,7 +82,7 @@ def test_given_an_unknown_substitution_when_rendered_then_key_error_names_it():
 def test_given_every_task_when_inspected_then_it_retries_with_backoff_and_jitter(states):
     tasks = [(path, state) for path, state in all_states(states) if state["Type"] == "Task"]
 
-    assert {path for path, _ in tasks} >= {"Decode", "Diff", "WriteAudit/PutAuditRow", "Archive", "Notify/Publish", DLQ}
+    assert {path for path, _ in tasks} >= {"Decode", "Diff", "WriteAudit", "Archive", "Notify", DLQ}
     for path, task in tasks:
         assert task.get("Retry"), path
         for retry in task["Retry"]:
@@ -94,8 +94,8 @@ def test_given_every_task_when_inspected_then_it_retries_with_backoff_and_jitter
 # ---------------------------------------------------------------- failure path
 
 
-def test_given_every_top_level_task_or_map_when_it_fails_then_a_pass_names_it_and_sends_to_the_dlq(states):
-    workers = [name for name, state in states.items() if state["Type"] in ("Task", "Map") and name not in (DLQ, FALLBACK)]
+def test_given_every_top_level_task_when_it_fails_then_a_pass_names_it_and_sends_to_the_dlq(states):
+    workers = [name for name, state in states.items() if state["Type"] == "Task" and name not in (DLQ, FALLBACK)]
 
     assert workers == ["Decode", "Diff", "WriteAudit", "Archive", "ArchiveByCopy", "Notify"]
     for name in workers:
@@ -103,18 +103,41 @@ def test_given_every_top_level_task_or_map_when_it_fails_then_a_pass_names_it_an
         assert recorder["Type"] == "Pass", name
         assert recorder["ResultPath"] == "$.failedState", name
         assert recorder["Result"] == name.removesuffix("ByCopy"), "one name per step for the DLQ and redrive"
-        assert recorder["Next"] == "DeadLetter", name
-    assert states["DeadLetter"]["Next"] == DLQ
+        assert recorder["Next"] == "DescribeFailure", name
+    describe = states["DescribeFailure"]
+    assert describe["Choices"] == [{"Variable": "$.batch.recordCount", "IsPresent": True, "Next": "DeadLetter"}]
+    assert describe["Default"] == "DeadLetterOfUnknownSize", "an input without batch coordinates still gets its letter"
+    assert states["DeadLetter"]["Next"] == states["DeadLetterOfUnknownSize"]["Next"] == DLQ
 
 
-def test_given_the_dlq_message_when_inspected_then_it_carries_everything_redrive_needs(states):
-    letter = states["DeadLetter"]
+def test_given_the_happy_path_when_followed_then_there_is_no_map_and_nothing_per_row(states):
+    maps = [name for name, state in states.items() if state["Type"] == "Map"]
+
+    assert maps == ["DeadLetterRejected"], "only rejected changes are iterated, one dead letter each"
+    assert states["WriteAudit"]["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert states["WriteAudit"]["Parameters"]["FunctionName"] == "${WriteAuditFunctionArn}"
+    assert states["Notify"]["Parameters"]["FunctionName"] == "${NotifyFunctionArn}"
+
+
+def test_given_each_state_when_it_finishes_then_it_drops_what_the_next_states_do_not_need(states):
+    # Lambda states replace the state data with their output; Archive and Notify replace what they consumed.
+    for name in ("Decode", "Diff", "WriteAudit"):
+        assert states[name]["OutputPath"] == "$.Payload", name
+    assert states["Archive"]["ResultPath"] == states["ArchiveByCopy"]["ResultPath"] == "$.archive", "the body is dropped"
+    assert states["Notify"]["ResultPath"] == "$.notifications", "the messages are dropped"
+    assert states["Done"] == {"Type": "Succeed", "OutputPath": "$.summary"}
+
+
+@pytest.mark.parametrize("name", ["DeadLetter", "DeadLetterOfUnknownSize"])
+def test_given_the_dlq_message_when_inspected_then_it_carries_everything_redrive_needs(states, name):
+    letter = states[name]
     body = letter["Parameters"]["deadLetter"]
     send = states[DLQ]
 
     assert letter["Type"] == "Pass" and "ResultPath" not in letter and "OutputPath" not in letter
-    assert set(letter["Parameters"]) == {"deadLetter", "error.$"}, "the letter replaces the state data, the error stays"
+    assert set(letter["Parameters"]) == {"deadLetter", "error.$", "failure"}, "the letter replaces the state data"
     assert letter["Parameters"]["error.$"] == "$.error" and states["Failed"]["ErrorPath"] == "$.error.Error"
+    assert letter["Parameters"]["failure"]["failedState.$"] == "$.failedState"
     assert body["input.$"] == "$$.Execution.Input"
     assert body["error.$"] == "$.error.Error"
     assert body["cause.$"] == "$.error.Cause"
@@ -140,8 +163,31 @@ def test_given_the_dlq_unavailable_when_sending_fails_then_the_same_letter_goes_
     assert fallback["Next"] == "Failed"
 
 
-def test_given_the_end_of_the_failure_path_when_inspected_then_it_is_a_fail_state_with_the_error(states):
-    assert states["Failed"] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
+def test_given_the_end_of_the_failure_path_when_inspected_then_it_fails_with_the_error_and_a_summary(states):
+    # The cause names the failed state and the chunk's size, so ERROR-level logs (no state events) tell them.
+    assert states["Failed"] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "States.JsonToString($.failure)"}
+    assert states["DeadLetter"]["Parameters"]["failure"] == {
+        "failedState.$": "$.failedState",
+        "cause.$": "$.error.Cause",
+        "records.$": "$.batch.recordCount",
+    }
+
+
+def test_given_rejected_changes_when_the_execution_ends_then_each_gets_its_own_dead_letter_and_it_fails(states):
+    finish = states["Finish"]
+    assert finish["Choices"] == [{"Variable": "$.rejected[0]", "IsPresent": True, "Next": "DeadLetterRejected"}]
+    assert finish["Default"] == "Done"
+    letters = states["DeadLetterRejected"]
+    assert letters["ItemsPath"] == "$.rejected" and letters["Next"] == "ChangesRejected"
+    body = letters["ItemSelector"]["deadLetter"]
+    assert body["input.$"] == "$$.Execution.Input"
+    assert body["only.$"] == "States.Array($$.Map.Item.Value.eventId)", "redrive re-runs that change alone"
+    assert (body["error.$"], body["failedState.$"]) == ("$$.Map.Item.Value.error", "$$.Map.Item.Value.state")
+    send = letters["ItemProcessor"]["States"]["SendRejectedToDLQ"]
+    assert send["Parameters"]["MessageBody.$"] == "$.deadLetter"
+    assert send["Catch"][0]["Next"] == "SendRejectedToFallback"
+    assert "Catch" not in letters, "a letter neither SQS nor S3 takes fails the execution loudly"
+    assert states["ChangesRejected"] == {"Type": "Fail", "Error": "ChangesRejected", "CausePath": "$.rejectedCause"}
 
 
 @pytest.mark.parametrize("name", ["Archive", "ArchiveByCopy"])
@@ -160,20 +206,19 @@ def test_given_the_archive_write_when_inspected_then_it_runs_as_the_target_role_
 def test_given_a_body_left_in_the_payload_bucket_when_archiving_then_it_is_copied_from_the_pipeline_account(states):
     choice = states[states["WriteAudit"]["Next"]]
     assert choice["Type"] == "Choice" and choice["Default"] == "Archive"
-    (by_reference,) = choice["Choices"]
+    by_reference, nothing = choice["Choices"]
     assert by_reference == {"Variable": "$.archive.bodyRef", "IsPresent": True, "Next": "ArchiveByCopy"}
+    assert nothing == {"Variable": "$.archive.body", "StringEquals": "", "Next": "Notify"}, "no empty objects"
     copy = states["ArchiveByCopy"]["Parameters"]
     assert copy["CopySource.$"] == "States.Format('{}/{}', $.archive.bodyRef.bucket, $.archive.bodyRef.key)"
     assert copy["ExpectedSourceBucketOwner"] == "${PipelineAccountId}"
 
 
-def test_given_the_audit_write_when_inspected_then_a_row_already_written_is_left_alone(states):
-    put = states["WriteAudit"]["ItemProcessor"]["States"]["PutAuditRow"]
+def test_given_the_audit_writer_throttled_when_it_fails_then_the_state_retries_with_backoff(states):
+    [throttled, *_] = states["WriteAudit"]["Retry"]
 
-    assert put["Parameters"]["ConditionExpression"] == "attribute_not_exists(id)"
-    [catch] = put["Catch"]
-    assert catch["ErrorEquals"] == ["DynamoDB.ConditionalCheckFailedException"]
-    assert states["WriteAudit"]["ItemProcessor"]["States"][catch["Next"]]["Type"] == "Succeed"
+    assert throttled["ErrorEquals"] == ["AuditTableThrottledError"]
+    assert throttled["MaxAttempts"] >= 6 and throttled["BackoffRate"] == 2
 
 
 def test_given_every_next_when_followed_then_it_names_a_state_in_the_same_scope(states):

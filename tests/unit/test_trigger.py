@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -34,19 +33,12 @@ BUCKET = "changetrail-dev-payloads"
 # ---------------------------------------------------------------- fakes
 
 
-class ExecutionAlreadyExistsError(Exception):
-    """Stands in for the modelled ``sfn.exceptions.ExecutionAlreadyExists``."""
-
-
 def throttled() -> ClientError:
     return ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "StartExecution")
 
 
 class FakeStepFunctions:
     """Records every StartExecution call; raises the planned error on the planned call."""
-
-    class exceptions:
-        ExecutionAlreadyExists = ExecutionAlreadyExistsError
 
     def __init__(self, errors: dict[int, Exception] | None = None) -> None:
         self.errors = errors or {}
@@ -155,10 +147,44 @@ def test_given_random_batches_when_planned_then_chunks_keep_order_budget_and_iso
         if len(chunk.records) > 1:
             assert chunk.size + ENVELOPE_BYTES <= budget
             assert all(well_formed(r) for r in chunk.records)
-    for before, after in itertools.pairwise(chunks):
-        mergeable = all(well_formed(r) for r in (*before.records, after.records[0]))
-        if mergeable and before.size + ENVELOPE_BYTES <= budget:
-            assert before.size + record_size(after.records[0]) + ENVELOPE_BYTES > budget, "chunk closed too early"
+    greedy = greedy_chunks(records, budget)
+    assert len(chunks) == len(greedy), "as few executions as filling each chunk to the budget"
+    assert max((c.size for c in chunks), default=0) <= max((c.size for c in greedy), default=0), "none larger than greedy's"
+
+
+def greedy_chunks(records: list[dict[str, Any]], budget: int) -> list[Chunk]:
+    """Oracle: fill each chunk up to the budget, odd or oversize records alone."""
+    chunks: list[Chunk] = []
+    current = Chunk()
+    for record in records:
+        size = record_size(record)
+        alone = not well_formed(record) or size + ENVELOPE_BYTES > budget
+        if current.records and (alone or current.size + size + ENVELOPE_BYTES > budget):
+            chunks.append(current)
+            current = Chunk()
+        current.records.append(record)
+        current.size += size
+        if alone:
+            chunks.append(current)
+            current = Chunk()
+    return [*chunks, current] if current.records else chunks
+
+
+def test_given_equal_records_over_the_budget_when_planned_then_the_chunks_are_even(padded):
+    records = [padded(1000) for _ in range(100)]
+    budget = 60 * record_size(records[0]) + ENVELOPE_BYTES
+
+    assert [len(c.records) for c in plan_chunks(records, budget)] == [50, 50]
+
+
+@pytest.mark.parametrize("view_type", ["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE"])
+def test_given_a_record_of_another_view_type_when_planned_then_it_runs_alone(padded, view_type):
+    before, odd, after = padded(10), padded(10), padded(10)
+    odd["dynamodb"]["StreamViewType"] = view_type
+
+    chunks = plan_chunks([before, odd, after], 60_000)
+
+    assert [c.records for c in chunks] == [[before], [odd], [after]]
 
 
 def test_given_an_oversize_record_when_planned_then_it_runs_alone_and_neighbours_still_group(padded):
@@ -291,16 +317,6 @@ def test_given_chunk_k_fails_to_start_when_handled_then_it_and_every_later_recor
 
     assert failed == sequences(records[2 * failing :])
     assert len(sfn.calls) == failing + 1, "no chunk after the failed one may start"
-
-
-def test_given_an_execution_that_already_exists_when_handled_then_it_counts_as_started(six_records):
-    records, budget = six_records
-    sfn = FakeStepFunctions({1: ExecutionAlreadyExistsError("Execution Already Exists")})
-
-    failed = start_chunks(records, settings(budget), sfn, FakeS3())
-
-    assert failed == []
-    assert len(sfn.calls) == 3
 
 
 def test_given_an_oversize_record_when_handled_then_its_execution_reads_it_from_the_payload_bucket(padded):
