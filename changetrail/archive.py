@@ -68,12 +68,18 @@ class Archive:
 
     def read(self, key: str) -> ArchivedObject:
         body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
-        first, _, last = key.rsplit("/", 1)[-1].removesuffix(".jsonl").partition("-")
+        first, last = sequence_range(key)
         return ArchivedObject(key, first, last, [json.loads(line) for line in body.splitlines() if line])
 
     def objects(self, table: str, start: datetime, end: datetime) -> Iterator[ArchivedObject]:
         for key in self.keys(table, start, end):
             yield self.read(key)
+
+
+def sequence_range(key: str) -> tuple[str, str]:
+    """``.../<first>-<last>[-<digest>].jsonl`` -> (first, last): the stream range the object's changes came from."""
+    first, last, *_ = key.rsplit("/", 1)[-1].removesuffix(".jsonl").split("-")
+    return first, last
 
 
 def in_window(line: dict[str, Any], start: datetime, end: datetime, item_key: str | None) -> bool:

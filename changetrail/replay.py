@@ -1,8 +1,9 @@
 """Replay: re-run archived changes through the pipeline, or print them as JSON Lines.
 
-Each archive object is replayed as the chunk it was: the same records and the same batch
-coordinates, so the pipeline writes the same audit ids and the same archive key (which
-If-None-Match leaves untouched). Replaying what is already processed therefore adds nothing.
+Each archive object is replayed as the chunk it was: the same records, the same batch coordinates
+and the object's own key, so the pipeline writes the same audit ids, each change's claim names the
+same object again, and the archive write meets the object already there (If-None-Match leaves it
+untouched). Replaying what is already processed therefore adds nothing.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def replay_input(
     }
     execution_input = trigger.execution_input(chunk, batch, trigger.DEFAULT_INLINE_BUDGET, store)  # type: ignore[arg-type]
     digest = hashlib.sha256((archived.key + "|" + ",".join(r["eventID"] for r in records)).encode()).hexdigest()[:40]
-    return f"replay-{digest}", {**execution_input, "version": CONTRACT_VERSION}
+    # The object the changes came from: the replay claims them for it again, and rewrites nothing else.
+    return f"replay-{digest}", {**execution_input, "version": CONTRACT_VERSION, "archiveKey": archived.key}
 
 
 def start_replays(

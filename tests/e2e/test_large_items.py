@@ -1,8 +1,8 @@
 """Items up to DynamoDB's 400 KB with both images: past every Step Functions limit, never truncated.
 
-Records travel by claim check, Decode passes the changes on the same way, the Diff output stays
-under the state limit (the archive body by claim check, copied across accounts as the writer
-role; the largest audit values left to the archive line), and a retry rewrites nothing.
+Records travel by claim check, Decode and Diff pass the changes on the same way, audit rows never
+travel in the state (a value too large for a row is left to the archive line), the archive body
+goes by claim check and is copied across accounts as the writer role, and a retry rewrites nothing.
 """
 
 from __future__ import annotations
@@ -50,11 +50,10 @@ def test_a_390_kb_item_inserted_rewritten_and_removed_is_audited_and_archived_wh
     assert sorted(rows) == ["INSERT", "MODIFY", "REMOVE"] and all(len(r) == 1 for r in rows.values())
     (changed,) = rows["MODIFY"]
     assert changed["updatedAttribute"]["S"] == "blob"
-    # Both values (780 KB) cannot be in one row: the row points at the archive line holding them.
+    # Both values (780 KB) cannot be in one row: the row names the values its change's archive line holds.
     assert "oldValue" not in changed and "newValue" not in changed
-    pointer = changed["valuesInArchive"]["M"]
-    assert pointer["archiveKey"]["S"] in archive_objects(aws)
-    assert sorted(pointer["attributes"]["SS"]) == ["newValue", "oldValue"]
+    assert sorted(changed["valuesInArchive"]["M"]["attributes"]["SS"]) == ["newValue", "oldValue"]
+    assert changed["archiveKey"]["S"] in archive_objects(aws), "the change's claim names its archive object"
     for row, line in ((rows["INSERT"][0], insert), (rows["REMOVE"][0], remove)):
         assert row["eventId"]["S"] == line["eventId"]
 
