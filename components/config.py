@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from components.errors import ConfigError
+
 NAMESPACE = "changetrail"
 EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -21,8 +23,6 @@ ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class ConfigError(ValueError):
-    """A stack config value is missing or wrong; the message names the key and the fix."""
 
 
 @dataclass(frozen=True)
