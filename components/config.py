@@ -372,11 +372,9 @@ class PipelineTrust:
         return workflow_role_name(self.stack)
 
 
-def _same_account(account_id: str, other: str) -> tuple[str, str]:
-    return (
-        f"is {account_id!r}, the same account as {other}",
-        "keep the archive in a separate (security or backup) account: give that account's id",
-    )
+def _same_account(account_id: str, whose: str) -> tuple[str, str]:
+    """The archive is the evidence: in the pipeline's own account, whoever can change the pipeline can change it."""
+    return f"is {account_id!r}, {whose}", "keep the archive in a separate (security or backup) account: give that account's id"
 
 
 @dataclass(frozen=True, config=SECTION, kw_only=True)
@@ -442,7 +440,8 @@ class Settings:
                 "the archive-target stack there",
             )
         if self.pipeline is not None and archive.account_id == self.pipeline.account_id:
-            raise _invalid("archive.accountId", *_same_account(archive.account_id, _key("pipeline.accountId")))
+            whose = f"the pipeline's account too ({_key('pipeline.accountId')})"
+            raise _invalid("archive.accountId", *_same_account(archive.account_id, whose))
         if self.audit.table_name == self.source.table_name:
             raise _invalid(
                 "audit.tableName",
@@ -471,6 +470,7 @@ def check_archive_account(archive: ArchiveConfig, pipeline_account_id: str) -> N
     """A pipeline stack learns its own account only at deploy time: call this once the caller identity is known."""
     if archive.account_id == pipeline_account_id:
         problem, fix = _same_account(archive.account_id, "the account this stack deploys the pipeline into")
+        fix += ", or deploy with the pipeline account's credentials"
         raise ConfigError(f"{_key('archive.accountId')} {problem}; fix: {fix}")
 
 

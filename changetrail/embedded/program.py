@@ -19,12 +19,15 @@ PROJECT = "changetrail"
 
 
 def run_program(
-    mocks: pulumi.runtime.Mocks, stack: str, config: dict[str, Any], project_dir: Path = PROJECT_DIR
+    mocks: pulumi.runtime.Mocks, stack: str, config: dict[str, Any], project_dir: Path = PROJECT_DIR, preview: bool = False
 ) -> dict[str, Any]:
-    """Execute ``__main__.py`` against ``mocks``; the returned dict is what ``pulumi stack output --json`` prints."""
+    """Execute ``__main__.py`` against ``mocks``; the returned dict is what ``pulumi stack output --json`` prints.
+
+    ``preview``: run as ``pulumi preview`` does (what the program refuses there, nobody deploys).
+    """
     # A fresh root stack per run: set_mocks keeps the previous one, and its outputs, otherwise.
     pulumi.runtime.settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview)
     pulumi.runtime.set_all_config({key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()})
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
