@@ -37,7 +37,7 @@ from functions.contracts import EventName
 
 NAMESPACE = "changetrail"
 """The Pulumi project's name: the namespace of its config keys, and the first word of every name a stack creates."""
-EVENT_NAMES: tuple[str, ...] = get_args(EventName)
+EVENT_NAMES: tuple[EventName, ...] = get_args(EventName)
 ACCOUNT_ID = r"^\d{12}$"
 TABLE_NAME = r"^[A-Za-z0-9_.-]{3,255}$"
 ATTRIBUTE_NAME = r"^.{1,255}$"
@@ -210,8 +210,8 @@ class SourceConfig:
     """The table whose changes are audited."""
 
     table_name: TableName = "Configuration"
-    hash_key: Annotated[str, Text(ATTRIBUTE_NAME)] = "key"
-    range_key: Annotated[str | None, Text(ATTRIBUTE_NAME)] = None
+    hash_key: Annotated[str, Text(ATTRIBUTE_NAME, "give an attribute name of 1-255 characters")] = "key"
+    range_key: Annotated[str | None, Text(ATTRIBUTE_NAME, "give an attribute name of 1-255 characters")] = None
     create: Flag = True
     """False: attach to an existing table; ``stream_arn`` is then required."""
     stream_arn: Annotated[str | None, Text(STREAM_ARN, STREAM_ARN_FIX)] = None
@@ -297,7 +297,7 @@ class WorkflowConfig:
 @dataclass(frozen=True, config=SECTION)
 class NotificationsConfig:
     mode: Literal["change", "batch", "off"] = "change"
-    event_names: tuple[EventName, ...] = EVENT_NAMES  # type: ignore[assignment]
+    event_names: tuple[EventName, ...] = EVENT_NAMES
     emails: Emails = ()
 
 
