@@ -187,6 +187,7 @@ def _offered_retention(days: int) -> int:
 
 
 Flag = Annotated[bool, TrueOrFalse()]
+ATTRIBUTE = Text(ATTRIBUTE_NAME, "give an attribute name of 1-255 characters")
 TableName = Annotated[str, Text(TABLE_NAME, "3-255 characters of A-Z a-z 0-9 _ . -")]
 RoleName = Annotated[str, Text(ROLE_NAME, "1-64 characters of A-Z a-z 0-9 +=,.@_-")]
 Emails = Annotated[
@@ -210,8 +211,8 @@ class SourceConfig:
     """The table whose changes are audited."""
 
     table_name: TableName = "Configuration"
-    hash_key: Annotated[str, Text(ATTRIBUTE_NAME, "give an attribute name of 1-255 characters")] = "key"
-    range_key: Annotated[str | None, Text(ATTRIBUTE_NAME, "give an attribute name of 1-255 characters")] = None
+    hash_key: Annotated[str, ATTRIBUTE] = "key"
+    range_key: Annotated[str | None, ATTRIBUTE] = None
     create: Flag = True
     """False: attach to an existing table; ``stream_arn`` is then required."""
     stream_arn: Annotated[str | None, Text(STREAM_ARN, STREAM_ARN_FIX)] = None
