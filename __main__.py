@@ -7,7 +7,7 @@ import pulumi_aws as aws
 
 from components.archive_target import ArchiveTarget, ArchiveTargetArgs
 from components.audit_table import HISTORY_INDEX, AuditTable, AuditTableArgs
-from components.config import Settings, load_settings, pulumi_reader
+from components.config import Settings, check_archive_account, load_settings, pulumi_keys, pulumi_reader
 from components.encryption import StackKey, StackKeyArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.notifications import Notifications, NotificationsArgs
@@ -37,7 +37,10 @@ def deploy_archive_target(settings: Settings) -> None:
 
 
 def deploy_pipeline(settings: Settings) -> None:
-    account_id = aws.get_caller_identity_output().account_id
+    # A plain invoke, not an Output: a wrong account then stops the preview with its own message, not one
+    # wrapped by every resource input that depends on it.
+    account_id = aws.get_caller_identity().account_id
+    check_archive_account(settings.archive, account_id)
     archive = settings.archive
     if archive.create:
         provider = aws.Provider(
@@ -165,7 +168,7 @@ def deploy_pipeline(settings: Settings) -> None:
         pulumi.export(key, value)
 
 
-settings = load_settings(pulumi_reader(), pulumi.get_stack(), aws.config.region)
+settings = load_settings(pulumi_reader(), pulumi.get_stack(), aws.config.region, pulumi_keys())
 if settings.deployment == "archive-target":
     deploy_archive_target(settings)
 else:

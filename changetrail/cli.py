@@ -11,12 +11,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from changetrail.embedded.program import StackConfigError
 from changetrail.executions import NoSuchExecutionError
 from changetrail.local import PortInUseError
 from changetrail.outputs import OutputsError
 from changetrail.restore import RestoreError
-from components.config import ConfigError
+from changetrail.stack_config import StackConfigError
+from components.errors import ConfigError
 
 
 def _quiet_logs() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from changetrail.embedded import EmbeddedAws, client, lambdas
 from changetrail.embedded.recorder import RequestLog, recording
-from components.config import parse_audit
+from components.config import NAMESPACE, load_settings
 
 PRICES_PATH = Path(__file__).with_name("data") / "prices-us-east-1.json"
 EXPRESS_MEMORY_GB = 64 / 1024  # Express bills memory in 64 MB steps; this state data stays far below
@@ -121,14 +121,14 @@ def measure(
 
 def _settings(aws: EmbeddedAws) -> dict[str, Any]:
     config = aws.config
-    workflow, notifications = config.get("changetrail:workflow") or {}, config.get("changetrail:notifications") or {}
-    trigger = config.get("changetrail:trigger") or {}
-    audit = parse_audit(config.get("changetrail:audit"))  # its defaults and checks, not a second copy of them
+    # The stack's settings as the program parses them: their defaults and checks, not a second copy of them.
+    s = load_settings(lambda key: config.get(f"{NAMESPACE}:{key}"), aws.stack, config.get("aws:region"))
+    audit = s.audit
     return {
-        "notify_mode": notifications.get("mode", "change"),
-        "log_level": workflow.get("logLevel", "ALL"),
-        "include_execution_data": workflow.get("includeExecutionData", True),
-        "batch_size": trigger.get("batchSize", 100),
+        "notify_mode": s.notifications.mode,
+        "log_level": s.workflow.log_level,
+        "include_execution_data": s.workflow.include_execution_data,
+        "batch_size": s.trigger.batch_size,
         "capacity_mode": audit.capacity_mode,
         "target_utilization": audit.target_utilization if audit.provisioned else None,
         "min_write_capacity": audit.min_write_capacity if audit.provisioned else None,

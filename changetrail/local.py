@@ -11,9 +11,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from changetrail.embedded import EmbeddedAws
+if TYPE_CHECKING:
+    from changetrail.embedded import EmbeddedAws
 
 DEFAULT_PORT = 4599
 POLL_SECONDS = 0.2
@@ -35,8 +36,11 @@ class LocalEndpoint:
     """The stack in moto behind moto's HTTP server, with the stream delivered continuously."""
 
     def __init__(self, stack: str, port: int) -> None:
+        # Here, not at the top: the CLI imports this module for every command, and only this one needs moto.
+        from changetrail.embedded import EmbeddedAws
+
         self.stack, self.port = stack, port
-        self.aws = EmbeddedAws(stack)
+        self.aws: EmbeddedAws = EmbeddedAws(stack)
         self.server: Any = None
         self._stop = threading.Event()
         self._pump: threading.Thread | None = None

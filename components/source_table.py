@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.config import SourceConfig
+from components.config import ConfigError, SourceConfig
 
 REQUIRED_VIEW_TYPE = "NEW_AND_OLD_IMAGES"
 
@@ -15,10 +15,17 @@ REQUIRED_VIEW_TYPE = "NEW_AND_OLD_IMAGES"
 def check_view_type(table_name: str, view_type: str | None) -> str:
     """The stream must carry both images; anything else is a deploy-time error."""
     if view_type != REQUIRED_VIEW_TYPE:
-        raise ValueError(
-            f"table {table_name} streams {view_type or 'nothing'}; changetrail needs {REQUIRED_VIEW_TYPE}: "
-            f"aws dynamodb update-table --table-name {table_name} "
-            f"--stream-specification StreamEnabled=true,StreamViewType={REQUIRED_VIEW_TYPE}"
+        update = f"aws dynamodb update-table --table-name {table_name} --stream-specification"
+        enable = f"{update} StreamEnabled=true,StreamViewType={REQUIRED_VIEW_TYPE}"
+        # DynamoDB refuses to enable a stream on a table that has one: a stream's view type changes only
+        # by disabling it and enabling a new one, with a new ARN.
+        then = "then set changetrail:source.streamArn to its ARN"
+        fix = f"enable a stream with both images, {then}: {enable}"
+        if view_type:
+            fix = f"replace the stream with one carrying both images, {then}: {update} StreamEnabled=false && {enable}"
+        raise ConfigError(
+            f"changetrail:source.tableName is {table_name}, which streams {view_type or 'nothing'}; "
+            f"changetrail needs {REQUIRED_VIEW_TYPE}; fix: {fix}"
         )
     return view_type
 
@@ -26,7 +33,7 @@ def check_view_type(table_name: str, view_type: str | None) -> str:
 def check_stream_arn(table_name: str, configured: str, latest: str | None) -> str:
     """A stale ARN (the stream was disabled and re-enabled) would attach to a stream that no longer grows."""
     if configured != latest:
-        raise ValueError(
+        raise ConfigError(
             f"changetrail:source.streamArn is {configured}, but table {table_name}'s current stream is "
             f"{latest or 'none'}; fix: set changetrail:source.streamArn to {latest or 'the stream ARN once enabled'}"
         )
@@ -67,10 +74,12 @@ class SourceTable(pulumi.ComponentResource):
             )
             self.table_name, self.table_arn, self.stream_arn = table.name, table.arn, table.stream_arn
         else:
-            existing = aws.dynamodb.get_table_output(name=config.table_name, opts=pulumi.InvokeOutputOptions(parent=self))
-            view_type = existing.stream_view_type.apply(lambda v: check_view_type(config.table_name, v))
-            self.table_name = existing.name
-            self.table_arn = existing.arn
-            stream_arn = existing.stream_arn.apply(lambda latest: check_stream_arn(config.table_name, config.stream_arn, latest))
-            self.stream_arn = pulumi.Output.all(view_type, stream_arn).apply(lambda a: a[1])
+            # A plain invoke, checked here rather than inside an apply: an error raised in an apply reaches the
+            # user wrapped once by every resource input that depends on it, the real message last.
+            existing = aws.dynamodb.get_table(name=config.table_name, opts=pulumi.InvokeOptions(parent=self))
+            check_view_type(config.table_name, existing.stream_view_type)
+            check_stream_arn(config.table_name, config.stream_arn, existing.stream_arn)
+            self.table_name = pulumi.Output.from_input(existing.name)
+            self.table_arn = pulumi.Output.from_input(existing.arn)
+            self.stream_arn = pulumi.Output.from_input(existing.stream_arn)
         self.register_outputs({"table_name": self.table_name, "table_arn": self.table_arn, "stream_arn": self.stream_arn})

@@ -21,8 +21,9 @@ from changetrail.embedded import authorization, interpreter_speed, lambdas, s3po
 from changetrail.embedded.accounts import ARCHIVE_ACCOUNT, PIPELINE_ACCOUNT, REGION, client, forget_credentials
 from changetrail.embedded.execution_logs import ExecutionLogPublisher
 from changetrail.embedded.mocks import MotoMocks, Registry
-from changetrail.embedded.program import PROJECT_DIR, run_program, stack_config
+from changetrail.embedded.program import run_program
 from changetrail.embedded.stream import Mapping, StreamPoller
+from changetrail.stack_config import PROJECT_DIR, stack_config
 
 __all__ = ["ARCHIVE_ACCOUNT", "PIPELINE_ACCOUNT", "REGION", "EmbeddedAws", "client"]
 

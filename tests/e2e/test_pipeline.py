@@ -101,12 +101,13 @@ def test_archive_bucket_is_in_the_other_account_and_closed_to_the_pipeline_accou
 
 
 def test_archive_write_is_refused_unless_made_as_the_archive_accounts_role(deploy):
-    # GIVEN a bucket in the archive account, but a stack whose archive role is in the pipeline account
+    # GIVEN a bucket in the archive account, but a stack whose archive role is in another account, where no
+    # such role exists (the pipeline account itself is refused at deploy time)
     aws = deploy(
         {
             "changetrail:archive": {
                 "create": False,
-                "accountId": "123456789012",
+                "accountId": "333333333333",
                 "bucketName": "archive-in-222",
                 "roleName": "writer-in-the-wrong-account",
             }

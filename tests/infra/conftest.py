@@ -20,7 +20,8 @@ import pulumi
 import pytest
 from pulumi.runtime.mocks import MockMonitor
 
-from changetrail.embedded.program import run_program, stack_config
+from changetrail.embedded.program import run_program
+from changetrail.stack_config import stack_config
 
 STACK = "dev"
 PIPELINE_ACCOUNT = "111111111111"

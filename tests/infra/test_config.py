@@ -8,9 +8,20 @@ from typing import Any
 
 import pytest
 
+from changetrail.embedded.program import run_program
 from components.config import ConfigError, load_settings
 from components.source_table import check_view_type
-from tests.infra.conftest import ARCHIVE_ACCOUNT, DEV_CONFIG, REGION, REMOVE, run, with_overrides
+from tests.infra.conftest import (
+    ARCHIVE_ACCOUNT,
+    DEV_CONFIG,
+    PIPELINE_ACCOUNT,
+    REGION,
+    REMOVE,
+    STACK,
+    RecordingMocks,
+    run,
+    with_overrides,
+)
 
 MINIMAL = {"archive": {"accountId": ARCHIVE_ACCOUNT, "deployRoleArn": f"arn:aws:iam::{ARCHIVE_ACCOUNT}:role/deploy"}}
 """The least a pipeline stack must set: where the archive lives and how to deploy there."""
@@ -169,3 +180,144 @@ def test_an_existing_stream_without_both_images_is_refused_with_the_fix_command(
 
 def test_a_stream_with_both_images_is_accepted():
     assert check_view_type("Configuration", "NEW_AND_OLD_IMAGES") == "NEW_AND_OLD_IMAGES"
+
+
+# -- mistakes that used to pass: each is one line naming the key and the fix -----------------
+KNOWN_KEYS = "archive, audit, deployment, lambda, monitoring, notifications, pipeline, redaction, source, trigger, workflow"
+
+
+def test_a_misspelled_top_level_key_is_refused_with_the_key_it_resembles():
+    config = with_overrides(MINIMAL, {"triggr": {"batchSize": 5}})
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config.get, "dev", REGION, keys=config)
+    assert str(raised.value) == (
+        f"changetrail:triggr is not a setting; known settings: {KNOWN_KEYS}; fix: correct its spelling to changetrail:trigger, "
+        "or remove it"
+    )
+
+
+def test_the_program_refuses_a_misspelled_top_level_key_in_the_stack():
+    with pytest.raises(ConfigError, match=r"^changetrail:triggr is not a setting; known settings: archive, audit, .*; fix: "):
+        run({"changetrail:triggr": {"batchSize": 5}})
+
+
+def test_other_namespaces_and_every_known_key_pass_the_key_check():
+    config = with_overrides(MINIMAL, {"trigger": {"batchSize": 5}, "deployment": "pipeline"})
+    assert load_settings(config.get, "dev", REGION, keys=config).trigger.batch_size == 5
+    assert run({"aws:profile": "ops"}).outputs["stack"] == "dev"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"audit": {"tableName": "Configuration"}},
+            "changetrail:audit.tableName is 'Configuration', the table being audited (changetrail:source.tableName); "
+            "fix: give the Audit table a name of its own, e.g. Audit",
+        ),
+        (
+            {"source": {"tableName": "Audit"}},
+            "changetrail:audit.tableName is 'Audit', the table being audited (changetrail:source.tableName); "
+            "fix: give the Audit table a name of its own, e.g. Audit",
+        ),
+        (
+            {"source": {"hashKey": "pk", "rangeKey": "pk"}},
+            "changetrail:source.rangeKey is 'pk', the same attribute as changetrail:source.hashKey; "
+            "fix: give the table's range key attribute, or remove rangeKey if the table has none",
+        ),
+        (
+            {"deployment": "archive-target", "pipeline": {"accountId": ARCHIVE_ACCOUNT, "stack": "dev"}},
+            f"changetrail:archive.accountId is '{ARCHIVE_ACCOUNT}', the pipeline's account too (changetrail:pipeline.accountId); "
+            "fix: keep the archive in a separate (security or backup) account: give that account's id",
+        ),
+        (
+            {"trigger": {"filterPatterns": ['{"eventName": ["UPDATE"]}']}},
+            'changetrail:trigger.filterPatterns has eventName \'UPDATE\' in {"eventName": ["UPDATE"]}, which no stream record '
+            'carries; fix: list some of INSERT, MODIFY, REMOVE in eventName, e.g. \'{"eventName": ["INSERT", "MODIFY"]}\'',
+        ),
+        (
+            {"trigger": {"filterPatterns": ['{"eventName": ["REMOVE"]}', '{"eventName": ["insert"]}']}},
+            'changetrail:trigger.filterPatterns has eventName \'insert\' in {"eventName": ["insert"]}, which no stream record '
+            'carries; fix: list some of INSERT, MODIFY, REMOVE in eventName, e.g. \'{"eventName": ["INSERT", "MODIFY"]}\'',
+        ),
+        (
+            {"trigger": {"filterPatterns": ['{"eventName": "REMOVE"}']}},
+            'changetrail:trigger.filterPatterns has eventName \'REMOVE\' in {"eventName": "REMOVE"}, not a list; '
+            'fix: write eventName as a list, e.g. \'{"eventName": ["INSERT", "MODIFY"]}\'',
+        ),
+    ],
+    ids=[
+        "audit-is-source",
+        "source-is-audit",
+        "range-is-hash",
+        "archive-in-pipeline-account",
+        "event-name",
+        "lower-case",
+        "scalar",
+    ],
+)
+def test_a_setting_that_contradicts_another_is_refused_in_one_line(overrides, message):
+    with pytest.raises(ConfigError) as raised:
+        settings(overrides)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        '{"eventName": ["INSERT", "MODIFY"]}',
+        '{"eventName": [{"anything-but": ["REMOVE"]}]}',
+        '{"eventName": ["INSERT", {"prefix": "MOD"}]}',
+        '{"dynamodb": {"NewImage": {"status": {"S": ["active"]}}}}',
+    ],
+)
+def test_filter_patterns_may_use_filter_operators_and_other_fields(pattern):
+    assert settings({"trigger": {"filterPatterns": [pattern]}}).trigger.filter_patterns == (pattern,)
+
+
+def test_a_pipeline_stack_archiving_into_its_own_account_is_refused_at_preview_before_anything_is_created():
+    # GIVEN a pipeline stack whose archive account is the account it deploys into (the caller identity)
+    config = with_overrides(
+        DEV_CONFIG,
+        {"changetrail:archive": {"accountId": PIPELINE_ACCOUNT, "deployRoleArn": f"arn:aws:iam::{PIPELINE_ACCOUNT}:role/deploy"}},
+    )
+    mocks = RecordingMocks()
+    # WHEN it is previewed, THEN preview fails naming the key and the fix, and nothing was declared
+    with pytest.raises(ConfigError) as raised:
+        run_program(mocks, STACK, config, preview=True)
+    assert str(raised.value) == (
+        f"changetrail:archive.accountId is '{PIPELINE_ACCOUNT}', the account this stack deploys the pipeline into; "
+        "fix: keep the archive in a separate (security or backup) account: give that account's id, "
+        "or deploy with the pipeline account's credentials"
+    )
+    assert "aws:index/getCallerIdentity:getCallerIdentity" in {call.token for call in mocks.calls}
+    assert [r.typ for r in mocks.resources if r.custom] == []
+
+
+STREAM = "arn:aws:dynamodb:us-east-1:111111111111:table/Configuration/stream/2023-05-01T00:00:00.000"
+
+
+def existing_table(view_type: str | None) -> RecordingMocks:
+    return RecordingMocks(tables={"Configuration": {"streamViewType": view_type, "streamArn": STREAM}})
+
+
+@pytest.mark.parametrize(("view_type", "replaces"), [("KEYS_ONLY", True), ("NEW_IMAGE", True), (None, False)])
+def test_an_attached_table_with_the_wrong_view_type_fails_the_program_with_its_message_alone(view_type, replaces):
+    # An error raised inside an apply reaches the user wrapped by every input that depends on it (7 lines, the
+    # real one last): the check runs on a plain invoke instead.
+    with pytest.raises(ConfigError) as raised:
+        run({"changetrail:source": {"create": False, "streamArn": STREAM}}, existing_table(view_type))
+    (line,) = str(raised.value).splitlines()
+    assert line.startswith(f"changetrail:source.tableName is Configuration, which streams {view_type or 'nothing'}; "), line
+    # DynamoDB refuses to enable a stream on a table that already has one: the old one goes first.
+    assert ("StreamEnabled=false && aws dynamodb update-table" in line) is replaces, line
+
+
+def test_a_stale_stream_arn_fails_the_program_with_its_message_alone():
+    stale = STREAM.replace("2023-05-01", "2022-01-01")
+    with pytest.raises(ConfigError) as raised:
+        run({"changetrail:source": {"create": False, "streamArn": stale}}, existing_table("NEW_AND_OLD_IMAGES"))
+    assert str(raised.value) == (
+        f"changetrail:source.streamArn is {stale}, but table Configuration's current stream is {STREAM}; "
+        f"fix: set changetrail:source.streamArn to {STREAM}"
+    )
