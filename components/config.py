@@ -281,14 +281,14 @@ class TriggerConfig:
         Fix('give a list of JSON strings, e.g. \'{"eventName": ["REMOVE"]}\''),
     ] = ()
     """Event-source-mapping filter patterns, each a JSON string."""
-    max_inline_payload_bytes: Annotated[int, Between(4096, 200_000)] = 120_000
+    max_inline_payload_bytes: Annotated[int, Between(4096, 200_000)] = 160_000
     memory_size: Annotated[int, Between(128, 10240)] = 256
 
 
 @dataclass(frozen=True, config=SECTION)
 class WorkflowConfig:
     log_level: Literal["ALL", "ERROR", "FATAL", "OFF"] = "ALL"
-    include_execution_data: Flag = True
+    include_execution_data: Flag = False
     tracing: Flag = True
     log_retention_days: Annotated[int, Between(1, 3653), AfterValidator(_offered_retention)] = 30
     dlq_retention_days: Annotated[int, Between(1, 14)] = 14

@@ -49,6 +49,12 @@ def log_event(event: dict[str, Any], arn: str, include_data: bool) -> dict[str, 
     return {"timestamp": int(message["event_timestamp"]), "message": json.dumps(message, default=str)}
 
 
+def data_size(event: dict[str, Any]) -> int:
+    """Bytes of execution data one history event puts into its log message."""
+    details = next((value for key, value in event.items() if key.endswith("EventDetails")), {})
+    return sum(len(json.dumps(details[key], default=str).encode()) for key in DATA_KEYS if key in details)
+
+
 def wanted(event_type: str, level: str) -> bool:
     if level == "ALL":
         return True
@@ -80,6 +86,8 @@ class ExecutionLogPublisher:
         self.state_machine_arn = state_machine_arn
         self.published: set[str] = set()
         self.ingested_bytes = 0
+        self.data_bytes = 0
+        """Of ``ingested_bytes``, the execution data (inputs, outputs, parameters) the events carried."""
         self._sfn = client("stepfunctions")
 
     def publish(self, executions: list[dict[str, Any]]) -> int:
@@ -106,6 +114,8 @@ class ExecutionLogPublisher:
             if events:
                 logs.put_log_events(group, stream, events)
                 self.ingested_bytes += sum(len(e["message"].encode()) + EVENT_OVERHEAD_BYTES for e in events)
+                if include:
+                    self.data_bytes += sum(data_size(e) for e in history if wanted(e["type"], level))
             self.published.add(arn)
             written += 1
         return written
