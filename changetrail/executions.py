@@ -136,12 +136,16 @@ class InterpreterHistory:
         return [self._load(e["executionArn"], e["name"]) for e in listed[:limit]]
 
     def show(self, name_or_arn: str) -> Execution:
+        """One execution by ARN, or by name: the newest of that name (an Express name may have run several times)."""
         arn = name_or_arn if name_or_arn.startswith("arn:") else self._arn_of(name_or_arn)
-        return self._load(arn, arn.rsplit(":", 1)[-1])
+        return self._load(arn, execution_name_of(arn))
 
     def _arn_of(self, name: str) -> str:
-        prefix = self.state_machine_arn.replace(":stateMachine:", ":execution:")
-        return f"{prefix}:{name}"
+        pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn)
+        named = [e for page in pages for e in page["executions"] if e["name"] == name]
+        if not named:
+            raise NoSuchExecutionError(f"no execution {name} of {self.state_machine_arn.rsplit(':', 1)[-1]}")
+        return max(named, key=lambda e: e["startDate"])["executionArn"]
 
     def _load(self, arn: str, name: str) -> Execution:
         try:
@@ -177,9 +181,14 @@ class LogsHistory:
         return executions[:limit]
 
     def show(self, name_or_arn: str) -> Execution:
-        for arn, events in self._events().items():
-            if name_or_arn in (arn, execution_name_of(arn)):
-                return build_execution(execution_name_of(arn), arn, events)
+        """One execution by ARN, or by name: the newest of that name (an Express name may have run several times)."""
+        matching = [
+            build_execution(execution_name_of(arn), arn, events)
+            for arn, events in self._events().items()
+            if name_or_arn in (arn, execution_name_of(arn))
+        ]
+        if matching:
+            return max(matching, key=lambda e: e.start)
         raise NoSuchExecutionError(f"no execution {name_or_arn} in {self.log_group} since {self.since.isoformat()}")
 
     def _events(self) -> dict[str, list[Event]]:

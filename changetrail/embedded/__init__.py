@@ -2,8 +2,9 @@
 
 ``EmbeddedAws`` starts moto with Step Functions execution on, runs ``__main__.py`` under mocks
 that create each resource in moto (the archive side in a second account), runs Lambda handlers
-in-process, makes task credentials assume their role, and delivers stream records to the trigger
-with the event source mapping's semantics. ``functions/`` and ``statemachine/`` are untouched.
+in-process, makes task credentials assume their role, starts Express executions as AWS does (a used
+name runs again, under its own Express ARN), and delivers stream records to the trigger with the
+event source mapping's semantics. ``functions/`` and ``statemachine/`` are untouched.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from moto import mock_aws
 
-from changetrail.embedded import interpreter_speed, lambdas, s3policy, stepfunctions
+from changetrail.embedded import express, interpreter_speed, lambdas, s3policy, stepfunctions
 from changetrail.embedded.accounts import ARCHIVE_ACCOUNT, PIPELINE_ACCOUNT, REGION, client, forget_credentials
 from changetrail.embedded.execution_logs import ExecutionLogPublisher
 from changetrail.embedded.mocks import MotoMocks, Registry
@@ -99,6 +100,7 @@ class EmbeddedAws:
         forget_credentials()
         lambdas.install()
         stepfunctions.install()
+        express.install()
         interpreter_speed.install()
         s3policy.install()
         mocks = MotoMocks()
@@ -116,6 +118,7 @@ class EmbeddedAws:
         stepfunctions.execution_role_arn = None
         s3policy.uninstall()
         interpreter_speed.uninstall()
+        express.uninstall()
         stepfunctions.uninstall()
         lambdas.uninstall()
         if self._mock is not None:

@@ -28,7 +28,13 @@ DATA_KEYS = ("input", "inputDetails", "output", "outputDetails", "parameters", "
 
 
 def express_arn(execution_arn: str) -> str:
-    """``...:execution:<machine>:<name>`` -> ``...:express:<machine>:<name>:<id>`` as AWS logs it."""
+    """The execution's ARN as AWS logs it: ``...:express:<machine>:<name>:<id>``.
+
+    Express executions carry that ARN from their start (``express.py``), the one their
+    ``$$.Execution.Id`` has too, and it is logged unchanged; a Standard-form ARN gets a stable id.
+    """
+    if ":express:" in execution_arn:
+        return execution_arn
     prefix, machine, name = execution_arn.rsplit(":", 2)
     return f"{prefix.removesuffix(':execution')}:express:{machine}:{name}:{uuid.uuid5(uuid.NAMESPACE_URL, execution_arn)}"
 
@@ -90,7 +96,7 @@ class ExecutionLogPublisher:
         if level == "OFF" or not destinations:
             return 0
         group = destinations[0]["cloudWatchLogsLogGroup"]["logGroupArn"].split(":log-group:")[1].removesuffix(":*")
-        _, _, _, region, account, _ = self.state_machine_arn.split(":", 5)
+        _, _, _, region, account, _, machine = self.state_machine_arn.split(":", 6)
         logs = logs_backends[account][region]
         written = 0
         for execution in executions:
@@ -101,7 +107,7 @@ class ExecutionLogPublisher:
             logged = express_arn(arn)
             include = bool(config.get("includeExecutionData"))
             events = [log_event(e, logged, include) for e in history if wanted(e["type"], level)]
-            stream = f"states/{arn.split(':')[-2]}/{execution['startDate']:%Y-%m-%d}/{logged.rsplit(':', 1)[-1]}"
+            stream = f"states/{machine}/{execution['startDate']:%Y-%m-%d}/{logged.rsplit(':', 1)[-1]}"
             logs.create_log_stream(group, stream)
             if events:
                 logs.put_log_events(group, stream, events)
