@@ -40,6 +40,8 @@ class Event:
     error: str | None = None
     cause: str | None = None
     input: str | None = None
+    id: int = 0
+    """The event's id in its execution: the order AWS gave the events (several share a millisecond)."""
 
 
 @dataclass
@@ -83,7 +85,7 @@ class Execution:
 
 def build_execution(name: str, arn: str, events: list[Event]) -> Execution:
     """The execution's status, record count, failure and top-level timeline from its events."""
-    events = sorted(events, key=lambda e: e.time)
+    events = sorted(events, key=lambda e: (e.id, e.time))
     execution = Execution(name=name, arn=arn, status="RUNNING", start=events[0].time if events else datetime.now(UTC))
     open_steps: dict[str, Step] = {}
     depth = 0  # inside Map iterations: their inner states are not top-level steps
@@ -165,6 +167,7 @@ def _history_event(raw: dict[str, Any]) -> Event:
         error=details.get("error"),
         cause=details.get("cause"),
         input=details.get("input"),
+        id=int(raw.get("id", 0)),
     )
 
 
@@ -223,6 +226,7 @@ def _log_event(message: str) -> tuple[str, Event] | None:
             error=details.get("error"),
             cause=details.get("cause"),
             input=details.get("input"),
+            id=int(data.get("id", 0)),
         )
         return data["execution_arn"], event
     except (ValueError, KeyError, TypeError):

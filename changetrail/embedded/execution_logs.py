@@ -17,11 +17,12 @@ from enum import Enum
 from typing import Any
 
 from moto.logs.models import logs_backends
+from moto.stepfunctions.parser.api import HistoryEventType, LogLevel
+from moto.stepfunctions.parser.asl.eval.event.logging import is_logging_enabled_for
 from moto.stepfunctions.responses import get_backend
 
 from changetrail.embedded.accounts import client
 
-ERROR_TYPES = {"ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
 EVENT_OVERHEAD_BYTES = 26
 """CloudWatch Logs sizes an event as its message's UTF-8 bytes plus 26."""
 DATA_KEYS = ("input", "inputDetails", "output", "outputDetails", "parameters", "result", "resultDetails")
@@ -56,11 +57,12 @@ def log_event(event: dict[str, Any], arn: str, include_data: bool) -> dict[str, 
 
 
 def wanted(event_type: str, level: str) -> bool:
-    if level == "ALL":
-        return True
-    if level == "ERROR":
-        return event_type.endswith("Failed") or event_type in ERROR_TYPES
-    return level == "FATAL" and event_type in ERROR_TYPES
+    """Whether AWS logs an event of this type at this level: moto's copy of AWS's event sets per level
+    (ERROR: failures, timeouts, aborts and Fail states; FATAL: the execution's own failure)."""
+    try:
+        return bool(is_logging_enabled_for(LogLevel(level), HistoryEventType(event_type)))
+    except ValueError:  # a level or event type moto does not know
+        return level == LogLevel.ALL
 
 
 def execution_history(execution_arn: str) -> list[dict[str, Any]]:
