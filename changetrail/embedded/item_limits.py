@@ -12,9 +12,9 @@ string, or many long numbers) and stores items AWS refuses (many list or map ele
 on every stored put (PutItem, and the puts of BatchWriteItem, which are all checked before any
 is written, as AWS validates the request first), and on UpdateItem against the item as the
 update would leave it (checked on a copy first, so a refused update changes nothing) and its
-expression values' depth. UpdateItem is measured as the finished item, as ten regions do; the
-other regions' statement-sized rule (what the update writes, plus a cost per clause) is not
-modelled.
+expression values' depth. TransactWriteItems' puts and updates pass the same checks. UpdateItem
+is measured as the finished item, as ten regions do; the other regions' statement-sized rule
+(what the update writes, plus a cost per clause) is not modelled.
 """
 
 from __future__ import annotations

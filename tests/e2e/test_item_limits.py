@@ -186,3 +186,19 @@ def test_moto_alone_stores_a_too_deep_item_and_refuses_a_400_kb_one(table):
         item_limits.install()
     assert stored(table, "moto-deep") is not None
     assert error["Message"] == PUT_WORDING
+
+
+def test_a_transaction_putting_a_too_large_or_too_deep_item_is_refused_before_it_runs(table):
+    """Not asked of the embedded AWS, but where the check sits covers it: as AWS, a top-level ValidationException."""
+
+    def transact(item: dict[str, Any]) -> None:
+        client("dynamodb").transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": item}}])
+
+    transact(sized("txn-at", MAX_ITEM_BYTES))
+    too_large = refused(lambda: transact(sized("txn-over", MAX_ITEM_BYTES + 1)))
+    too_deep = refused(lambda: transact({"key": {"S": "txn-deep"}, "doc": nested(32)}))
+
+    assert item_size(stored(table, "txn-at")) == MAX_ITEM_BYTES
+    assert (too_large["Code"], too_large["Message"]) == ("ValidationException", PUT_WORDING)
+    assert (too_deep["Code"], too_deep["Message"]) == ("ValidationException", NESTING_MESSAGE)
+    assert stored(table, "txn-over") is None and stored(table, "txn-deep") is None
