@@ -8,13 +8,15 @@ attribute value nested below level 32 (the attribute itself is level 1). Both wi
 
 moto 5.2.5 checks no depth at all, and its size check measures differently (numbers by their
 text, no list or map overhead) against 405,000 bytes, so it refuses items AWS stores (a 400 KB
-string, or many long numbers) and stores items AWS refuses (many list or map elements). Here moto's check is replaced by AWS's:
-on every stored put (PutItem, and the puts of BatchWriteItem, which are all checked before any
-is written, as AWS validates the request first), and on UpdateItem against the item as the
-update would leave it (checked on a copy first, so a refused update changes nothing) and its
-expression values' depth. TransactWriteItems' puts and updates pass the same checks. UpdateItem
-is measured as the finished item, as ten regions do; the other regions' statement-sized rule
-(what the update writes, plus a cost per clause) is not modelled.
+string, or many long numbers) and stores items AWS refuses (many list or map elements).
+
+Here moto's check is replaced by AWS's: on every stored put (PutItem, and the puts of
+BatchWriteItem, all checked before any is written, as AWS validates the request first), and on
+UpdateItem against the item as the update would leave it (worked out on a copy first, so a
+refused update changes nothing) and against its expression values' depth. TransactWriteItems'
+puts and updates pass the same checks. A malformed value is left to moto's own validation.
+UpdateItem is measured as the finished item, as ten regions do; the other regions'
+statement-sized rule (what the update writes, plus a cost per clause) is not modelled.
 """
 
 from __future__ import annotations
@@ -104,25 +106,32 @@ def item_size(attributes: dict[str, dict[str, Any]]) -> int:
     return sum(_utf8(name) + value_size(value) for name, value in attributes.items())
 
 
-def nesting_levels(value: dict[str, Any]) -> int:
-    """Levels of an attribute value: 1 for a scalar or set, 1 more for each list or map around it."""
+def nesting_levels(value: dict[str, Any], cap: int = MAX_NESTING_LEVELS + 1) -> int:
+    """Levels of an attribute value, counted up to ``cap``: 1 for a scalar or set, 1 more for each list or map around it."""
     ((kind, inner),) = value.items()
-    if kind == "M":
-        return 1 + max((nesting_levels(v) for v in inner.values()), default=0)
-    if kind == "L":
-        return 1 + max((nesting_levels(v) for v in inner), default=0)
-    return 1
+    if kind not in ("M", "L") or cap <= 1:
+        return 1
+    children = inner.values() if kind == "M" else inner
+    return 1 + max((nesting_levels(child, cap - 1) for child in children), default=0)
 
 
 def check_depth(values: dict[str, dict[str, Any]]) -> None:
-    if any(nesting_levels(value) > MAX_NESTING_LEVELS for value in values.values()):
+    try:
+        too_deep = any(nesting_levels(value) > MAX_NESTING_LEVELS for value in values.values())
+    except (AttributeError, TypeError, ValueError):  # malformed: moto's own validation answers it
+        return
+    if too_deep:
         raise NestingTooDeep()
 
 
 def check_item(attributes: dict[str, dict[str, Any]], too_large: type[MockValidationException] = ItemSizeTooLarge) -> None:
     """Raise AWS's ValidationException if the item nests too deep or is larger than 400 KB."""
     check_depth(attributes)
-    if item_size(attributes) > MAX_ITEM_BYTES:
+    try:
+        size = item_size(attributes)
+    except (AttributeError, TypeError, ValueError):  # malformed (binascii.Error is a ValueError): left to moto
+        return
+    if size > MAX_ITEM_BYTES:
         raise too_large()
 
 
