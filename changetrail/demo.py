@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 from changetrail.embedded import ARCHIVE_ACCOUNT, EmbeddedAws, client
+from changetrail.executions import execution_name_of
 from functions.decode import decode_value
 
 
@@ -113,7 +114,7 @@ def run(stack: str = "dev", out: TextIO | None = None) -> dict[str, int]:
             records = letter["input"].get("records", [])
             say(f"   error={letter['error']}  failedState={letter['failedState']}  records={len(records)}")
             say(f"   cause={letter['cause'][:110]}")
-            say(f"   execution={letter['executionArn'].rsplit(':', 1)[-1]}  (input kept whole, for redrive)")
+            say(f"   execution={execution_name_of(letter['executionArn'])}  (input kept whole, for redrive)")
         say(f"\nDone in {time.perf_counter() - started:.1f}s. Tests: make test. Deploy for real: see README, 'Deploy to AWS'.")
         return {
             "executions": len(executions),

@@ -40,6 +40,8 @@ class Event:
     error: str | None = None
     cause: str | None = None
     input: str | None = None
+    id: int = 0
+    """The event's id in its execution: the order AWS gave the events (several share a millisecond)."""
 
 
 @dataclass
@@ -83,7 +85,7 @@ class Execution:
 
 def build_execution(name: str, arn: str, events: list[Event]) -> Execution:
     """The execution's status, record count, failure and top-level timeline from its events."""
-    events = sorted(events, key=lambda e: e.time)
+    events = sorted(events, key=lambda e: (e.id, e.time))
     execution = Execution(name=name, arn=arn, status="RUNNING", start=events[0].time if events else datetime.now(UTC))
     open_steps: dict[str, Step] = {}
     depth = 0  # inside Map iterations: their inner states are not top-level steps
@@ -136,12 +138,16 @@ class InterpreterHistory:
         return [self._load(e["executionArn"], e["name"]) for e in listed[:limit]]
 
     def show(self, name_or_arn: str) -> Execution:
+        """One execution by ARN, or by name: the newest of that name (an Express name may have run several times)."""
         arn = name_or_arn if name_or_arn.startswith("arn:") else self._arn_of(name_or_arn)
-        return self._load(arn, arn.rsplit(":", 1)[-1])
+        return self._load(arn, execution_name_of(arn))
 
     def _arn_of(self, name: str) -> str:
-        prefix = self.state_machine_arn.replace(":stateMachine:", ":execution:")
-        return f"{prefix}:{name}"
+        pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn)
+        named = [e for page in pages for e in page["executions"] if e["name"] == name]
+        if not named:
+            raise NoSuchExecutionError(f"no execution {name} of {self.state_machine_arn.rsplit(':', 1)[-1]}")
+        return max(named, key=lambda e: e["startDate"])["executionArn"]
 
     def _load(self, arn: str, name: str) -> Execution:
         try:
@@ -161,6 +167,7 @@ def _history_event(raw: dict[str, Any]) -> Event:
         error=details.get("error"),
         cause=details.get("cause"),
         input=details.get("input"),
+        id=int(raw.get("id", 0)),
     )
 
 
@@ -177,9 +184,14 @@ class LogsHistory:
         return executions[:limit]
 
     def show(self, name_or_arn: str) -> Execution:
-        for arn, events in self._events().items():
-            if name_or_arn in (arn, execution_name_of(arn)):
-                return build_execution(execution_name_of(arn), arn, events)
+        """One execution by ARN, or by name: the newest of that name (an Express name may have run several times)."""
+        matching = [
+            build_execution(execution_name_of(arn), arn, events)
+            for arn, events in self._events().items()
+            if name_or_arn in (arn, execution_name_of(arn))
+        ]
+        if matching:
+            return max(matching, key=lambda e: e.start)
         raise NoSuchExecutionError(f"no execution {name_or_arn} in {self.log_group} since {self.since.isoformat()}")
 
     def _events(self) -> dict[str, list[Event]]:
@@ -214,6 +226,7 @@ def _log_event(message: str) -> tuple[str, Event] | None:
             error=details.get("error"),
             cause=details.get("cause"),
             input=details.get("input"),
+            id=int(data.get("id", 0)),
         )
         return data["execution_arn"], event
     except (ValueError, KeyError, TypeError):

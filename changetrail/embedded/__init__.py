@@ -2,8 +2,10 @@
 
 ``EmbeddedAws`` starts moto with Step Functions execution on, runs ``__main__.py`` under mocks
 that create each resource in moto (the archive side in a second account), runs Lambda handlers
-in-process, makes task credentials assume their role, and delivers stream records to the trigger
-with the event source mapping's semantics. ``functions/`` and ``statemachine/`` are untouched.
+in-process, makes task credentials assume their role, starts Express executions as AWS does (a
+used name runs again, under its own Express ARN), refuses DynamoDB items past AWS's depth and
+size limits, and delivers stream records to the trigger with the event source mapping's
+semantics. ``functions/`` and ``statemachine/`` are untouched.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from moto import mock_aws
 
-from changetrail.embedded import authorization, interpreter_speed, lambdas, s3policy, stepfunctions
+from changetrail.embedded import authorization, express, interpreter_speed, item_limits, lambdas, s3policy, stepfunctions
 from changetrail.embedded.accounts import ARCHIVE_ACCOUNT, PIPELINE_ACCOUNT, REGION, client, forget_credentials
 from changetrail.embedded.execution_logs import ExecutionLogPublisher
 from changetrail.embedded.mocks import MotoMocks, Registry
@@ -101,8 +103,10 @@ class EmbeddedAws:
         lambdas.install()
         authorization.install()
         stepfunctions.install()
+        express.install()
         interpreter_speed.install()
         s3policy.install()
+        item_limits.install()
         mocks = MotoMocks()
         self.outputs = run_program(mocks, self.stack, self.config, self.project_dir)
         self.registry = mocks.registry
@@ -116,8 +120,10 @@ class EmbeddedAws:
 
     def stop(self) -> None:
         stepfunctions.execution_role_arn = None
+        item_limits.uninstall()
         s3policy.uninstall()
         interpreter_speed.uninstall()
+        express.uninstall()
         stepfunctions.uninstall()
         authorization.uninstall()
         lambdas.uninstall()

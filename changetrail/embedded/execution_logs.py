@@ -17,18 +17,25 @@ from enum import Enum
 from typing import Any
 
 from moto.logs.models import logs_backends
+from moto.stepfunctions.parser.api import HistoryEventType, LogLevel
+from moto.stepfunctions.parser.asl.eval.event.logging import is_logging_enabled_for
 from moto.stepfunctions.responses import get_backend
 
 from changetrail.embedded.accounts import client
 
-ERROR_TYPES = {"ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
 EVENT_OVERHEAD_BYTES = 26
 """CloudWatch Logs sizes an event as its message's UTF-8 bytes plus 26."""
 DATA_KEYS = ("input", "inputDetails", "output", "outputDetails", "parameters", "result", "resultDetails")
 
 
 def express_arn(execution_arn: str) -> str:
-    """``...:execution:<machine>:<name>`` -> ``...:express:<machine>:<name>:<id>`` as AWS logs it."""
+    """The execution's ARN as AWS logs it: ``...:express:<machine>:<name>:<id>``.
+
+    Express executions carry that ARN from their start (``express.py``), the one their
+    ``$$.Execution.Id`` has too, and it is logged unchanged; a Standard-form ARN gets a stable id.
+    """
+    if ":express:" in execution_arn:
+        return execution_arn
     prefix, machine, name = execution_arn.rsplit(":", 2)
     return f"{prefix.removesuffix(':execution')}:express:{machine}:{name}:{uuid.uuid5(uuid.NAMESPACE_URL, execution_arn)}"
 
@@ -56,11 +63,12 @@ def data_size(event: dict[str, Any]) -> int:
 
 
 def wanted(event_type: str, level: str) -> bool:
-    if level == "ALL":
-        return True
-    if level == "ERROR":
-        return event_type.endswith("Failed") or event_type in ERROR_TYPES
-    return level == "FATAL" and event_type in ERROR_TYPES
+    """Whether AWS logs an event of this type at this level: moto's copy of AWS's event sets per level
+    (ERROR: failures, timeouts, aborts and Fail states; FATAL: the execution's own failure)."""
+    try:
+        return bool(is_logging_enabled_for(LogLevel(level), HistoryEventType(event_type)))
+    except ValueError:  # a level or event type moto does not know
+        return level == LogLevel.ALL
 
 
 def execution_history(execution_arn: str) -> list[dict[str, Any]]:
@@ -98,7 +106,7 @@ class ExecutionLogPublisher:
         if level == "OFF" or not destinations:
             return 0
         group = destinations[0]["cloudWatchLogsLogGroup"]["logGroupArn"].split(":log-group:")[1].removesuffix(":*")
-        _, _, _, region, account, _ = self.state_machine_arn.split(":", 5)
+        _, _, _, region, account, _, machine = self.state_machine_arn.split(":", 6)
         logs = logs_backends[account][region]
         written = 0
         for execution in executions:
@@ -109,7 +117,7 @@ class ExecutionLogPublisher:
             logged = express_arn(arn)
             include = bool(config.get("includeExecutionData"))
             events = [log_event(e, logged, include) for e in history if wanted(e["type"], level)]
-            stream = f"states/{arn.split(':')[-2]}/{execution['startDate']:%Y-%m-%d}/{logged.rsplit(':', 1)[-1]}"
+            stream = f"states/{machine}/{execution['startDate']:%Y-%m-%d}/{logged.rsplit(':', 1)[-1]}"
             logs.create_log_stream(group, stream)
             if events:
                 logs.put_log_events(group, stream, events)

@@ -4,16 +4,28 @@ Batches of ``BatchSize`` in shard order, filter criteria applied before invoking
 responses honoured (checkpoint at the lowest failed sequence number), function errors retried
 with bisection, finite retries and record age, and an on-failure message in AWS's shape sent
 to the destination queue when a batch is given up. Nothing here knows what the trigger does.
+
+``ParallelizationFactor`` N > 1: as in Lambda, up to N batches of one shard are processed at
+once. Each record goes to one of N lanes by its item's key (``Keys``: partition and sort key), so
+one item's records stay in order in one lane; each lane batches, retries, bisects and gives up
+on its own, in a thread of its own, so a failing lane does not hold the others back. A lane's
+on-failure message names its batch's first and last sequence numbers, a range that also spans
+records other lanes delivered. Factor 1 is the single in-order reader it always was. (The
+in-process Lambda runtime runs one handler body at a time, as one instance with one copy of the
+module state would, so through the real trigger the lanes' invocations interleave there.)
 """
 
 from __future__ import annotations
 
 import base64
 import calendar
+import hashlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +54,7 @@ class Mapping:
     report_item_failures: bool = False
     on_failure_arn: str | None = None
     filters: list[EventPattern] = field(default_factory=list)
+    parallelization_factor: int = 1
 
     @classmethod
     def from_inputs(cls, inputs: dict[str, Any]) -> Mapping:
@@ -58,10 +71,19 @@ class Mapping:
             report_item_failures="ReportBatchItemFailures" in (inputs.get("functionResponseTypes") or []),
             on_failure_arn=destination,
             filters=[EventPattern.load(p) for p in patterns],
+            parallelization_factor=int(inputs.get("parallelizationFactor") or 1),
         )
 
     def wants(self, record: dict[str, Any]) -> bool:
         return not self.filters or any(pattern.matches_event(record) for pattern in self.filters)
+
+    def lane_of(self, record: dict[str, Any]) -> int:
+        """Which of the ``parallelization_factor`` lanes takes the record: a stable hash of its item's key."""
+        if self.parallelization_factor <= 1:
+            return 0
+        key = json.dumps(record["dynamodb"]["Keys"], sort_keys=True, separators=(",", ":")).encode()
+        digest = hashlib.md5(key, usedforsecurity=False).digest()
+        return int.from_bytes(digest[:8], "big") % self.parallelization_factor
 
 
 @dataclass
@@ -81,13 +103,17 @@ class StreamPoller:
         self.stats = DeliveryStats()
         self._streams = client("dynamodbstreams")
         self._checkpoints: dict[str, str | None] = {}
+        self._stats_lock = threading.Lock()
 
     def poll(self) -> int:
         """Deliver all records after each shard's checkpoint; returns how many were read."""
         shards = self._streams.describe_stream(StreamArn=self.mapping.stream_arn)["StreamDescription"]["Shards"]
         read = 0
         for shard in shards:
-            while records := self._read(shard["ShardId"]):
+            if self.mapping.parallelization_factor > 1:
+                read += self._poll_lanes(shard["ShardId"])
+                continue
+            while records := self._read(shard["ShardId"], self.mapping.batch_size):
                 read += len(records)
                 wanted = [r for r in records if self.mapping.wants(r)]
                 if wanted:
@@ -95,14 +121,40 @@ class StreamPoller:
                 self._checkpoints[shard["ShardId"]] = records[-1]["dynamodb"]["SequenceNumber"]
         return read
 
-    def _read(self, shard_id: str) -> list[dict[str, Any]]:
+    def _poll_lanes(self, shard_id: str) -> int:
+        """Everything new on the shard, each item's records in their lane, the lanes delivered at once."""
+        records = self._read(shard_id, None)
+        if not records:
+            return 0
+        lanes: list[list[dict[str, Any]]] = [[] for _ in range(self.mapping.parallelization_factor)]
+        for record in records:
+            if self.mapping.wants(record):
+                lanes[self.mapping.lane_of(record)].append(record)
+        busy = [lane for lane in lanes if lane]
+        if busy:
+            with ThreadPoolExecutor(max_workers=len(busy), thread_name_prefix="esm-lane") as pool:
+                for future in [pool.submit(self._deliver_lane, shard_id, lane) for lane in busy]:
+                    future.result()  # a bug in delivery surfaces here, as it would with factor 1
+        self._checkpoints[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
+        return len(records)
+
+    def _deliver_lane(self, shard_id: str, lane: list[dict[str, Any]]) -> None:
+        size = self.mapping.batch_size
+        for start in range(0, len(lane), size):
+            self._deliver(shard_id, lane[start : start + size], attempt=0)
+
+    def _read(self, shard_id: str, limit: int | None) -> list[dict[str, Any]]:
         checkpoint = self._checkpoints.get(shard_id)
-        return stored_records(self.mapping.stream_arn, int(checkpoint) + 1 if checkpoint else None, self.mapping.batch_size)
+        return stored_records(self.mapping.stream_arn, int(checkpoint) + 1 if checkpoint else None, limit)
+
+    def _count(self, **increments: int) -> None:
+        with self._stats_lock:
+            for name, value in increments.items():
+                setattr(self.stats, name, getattr(self.stats, name) + value)
 
     def _deliver(self, shard_id: str, batch: list[dict[str, Any]], attempt: int) -> None:
         while batch:
-            self.stats.batches += 1
-            self.stats.records += len(batch)
+            self._count(batches=1, records=len(batch))
             response, error = self.invoke({"Records": batch})
             failed = self._failed_tail(batch, response, error)
             if not failed:
@@ -111,7 +163,7 @@ class StreamPoller:
                 self._give_up(shard_id, failed, attempt + 1, error)
                 return
             attempt += 1
-            self.stats.retries += 1
+            self._count(retries=1)
             if error and self.mapping.bisect and len(failed) > 1:
                 half = len(failed) // 2
                 self._deliver(shard_id, failed[:half], attempt)
@@ -142,7 +194,7 @@ class StreamPoller:
         return age_limit >= 0 and time.time() - float(oldest) > age_limit
 
     def _give_up(self, shard_id: str, failed: list[dict[str, Any]], invocations: int, error: str | None) -> None:
-        self.stats.given_up += len(failed)
+        self._count(given_up=len(failed))
         if not self.mapping.on_failure_arn:
             return
         first, last = failed[0]["dynamodb"], failed[-1]["dynamodb"]
@@ -171,8 +223,8 @@ class StreamPoller:
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps(message))
 
 
-def stored_records(stream_arn: str, first: int | None, limit: int) -> list[dict[str, Any]]:
-    """Up to ``limit`` records from sequence number ``first`` on (the shard's start if None), in Lambda's shape.
+def stored_records(stream_arn: str, first: int | None, limit: int | None) -> list[dict[str, Any]]:
+    """Up to ``limit`` records (all if None) from sequence number ``first`` on (the shard's start if None), in Lambda's shape.
 
     Read where the stream keeps them, as the event source mapping does inside AWS: through
     ``GetRecords``, moto's response serializer cost more than the whole pipeline did per record.
@@ -184,7 +236,8 @@ def stored_records(stream_arn: str, first: int | None, limit: int) -> list[dict[
     if shard is None:
         return []
     start = max(0, (first if first is not None else shard.starting_sequence_number) - shard.starting_sequence_number)
-    return [_wire_record(stored.to_json(), stream_arn) for stored in shard.items[start : start + limit]]
+    end = None if limit is None else start + limit
+    return [_wire_record(stored.to_json(), stream_arn) for stored in shard.items[start:end]]
 
 
 def _wire_record(stored: dict[str, Any], stream_arn: str) -> dict[str, Any]:

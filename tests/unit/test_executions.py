@@ -113,3 +113,85 @@ def test_when_the_dlq_also_fails_the_failed_state_is_still_the_step_that_failed_
 
     assert execution.status == "FAILED"
     assert execution.failed_state == "WriteAudit"
+
+
+SUCCEEDED_IN_ONE_MILLISECOND = [
+    ("ExecutionStarted", None),
+    ("TaskStateEntered", "Decode"),
+    ("TaskScheduled", None),
+    ("TaskSucceeded", None),
+    ("TaskStateExited", "Decode"),
+    ("PassStateEntered", "Diff"),
+    ("PassStateExited", "Diff"),
+    ("SucceedStateEntered", "Done"),
+    ("SucceedStateExited", "Done"),
+    ("ExecutionSucceeded", None),
+]
+
+
+def test_events_of_one_millisecond_are_ordered_by_their_ids_not_as_they_arrived():
+    from changetrail.executions import Event
+
+    moment = datetime(2026, 12, 1, tzinfo=UTC)
+    events = [Event(type=kind, time=moment, name=name, id=n) for n, (kind, name) in enumerate(SUCCEEDED_IN_ONE_MILLISECOND, 1)]
+
+    execution = build_execution("x", "arn", list(reversed(events)))
+
+    assert execution.status == "SUCCEEDED"
+    assert [(s.name, s.exited) for s in execution.steps] == [("Decode", moment), ("Diff", moment), ("Done", moment)]
+
+
+def test_log_events_sharing_a_millisecond_keep_their_order_by_id(logs):
+    """FilterLogEvents orders by timestamp only; events of one millisecond may come in any order."""
+    arn = "arn:aws:states:us-east-1:111111111111:express:changetrail-prod-pipeline:same-ms:6f1c2a9e-0b7d-4e3f-9a8c-5d4b3a2f1e0d"
+    lines = [
+        json.dumps(
+            {
+                "id": str(n),
+                "type": kind,
+                "details": {"name": name} if name else {},
+                "previous_event_id": str(n - 1),
+                "event_timestamp": "1795400000000",
+                "execution_arn": arn,
+                "redrive_count": "0",
+            }
+        )
+        for n, (kind, name) in enumerate(SUCCEEDED_IN_ONE_MILLISECOND, 1)
+    ]
+    stream = "states/changetrail-prod-pipeline/2026-11-22/same-ms"
+    logs.create_log_stream(logGroupName=GROUP, logStreamName=stream)
+    logs.put_log_events(
+        logGroupName=GROUP, logStreamName=stream, logEvents=[{"timestamp": 1795400000000, "message": m} for m in reversed(lines)]
+    )
+
+    execution = history(logs).show("same-ms")
+
+    assert execution.status == "SUCCEEDED"
+    assert [s.name for s in execution.steps] == ["Decode", "Diff", "Done"] and all(s.exited for s in execution.steps)
+
+
+def test_history_events_sharing_a_millisecond_keep_their_order_by_id():
+    from changetrail.executions import InterpreterHistory
+
+    moment = datetime(2026, 12, 1, tzinfo=UTC)
+    raw = [
+        {"id": n, "type": kind, "timestamp": moment, **({"stateEnteredEventDetails": {"name": name}} if name else {})}
+        for n, (kind, name) in enumerate(SUCCEEDED_IN_ONE_MILLISECOND, 1)
+    ]
+
+    class Paginator:
+        def paginate(self, **_):
+            return [{"events": list(reversed(raw))}]
+
+    class Sfn:
+        class exceptions:  # as boto3 names it
+            ExecutionDoesNotExist = LookupError
+
+        def get_paginator(self, _):
+            return Paginator()
+
+    arn = "arn:aws:states:us-east-1:1:express:m:n:6f1c2a9e-0b7d-4e3f-9a8c-5d4b3a2f1e0d"
+    execution = InterpreterHistory(Sfn(), "arn:aws:states:us-east-1:1:stateMachine:m").show(arn)
+
+    assert (execution.name, execution.status) == ("n", "SUCCEEDED")
+    assert [s.name for s in execution.steps] == ["Decode", "Diff", "Done"] and all(s.exited for s in execution.steps)

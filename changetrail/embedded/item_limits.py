@@ -1,0 +1,237 @@
+"""Refuse DynamoDB items as AWS does: nested deeper than 32 levels, or larger than 400 KB.
+
+AWS measures an item as the UTF-8 bytes of its attribute names plus its values (strings by
+UTF-8 bytes, binary by raw bytes, numbers by significant digits, booleans and nulls 1 byte,
+lists and maps 3 bytes plus 1 per element) and refuses one above 409,600 bytes; it refuses an
+attribute value nested below level 32 (the attribute itself is level 1). Both with a
+``ValidationException``, on PutItem, BatchWriteItem and UpdateItem.
+
+moto 5.2.5 checks no depth at all, and its size check measures differently (numbers by their
+text, no list or map overhead) against 405,000 bytes, so it refuses items AWS stores (a 400 KB
+string, or many long numbers) and stores items AWS refuses (many list or map elements).
+
+Here moto's check is replaced by AWS's: on every stored put (PutItem, and the puts of
+BatchWriteItem, all checked before any is written, as AWS validates the request first), and on
+UpdateItem against the item as the update would leave it (worked out on a copy first, so a
+refused update changes nothing) and against its expression values' depth. TransactWriteItems'
+puts and updates pass the same checks. A malformed value is left to moto's own validation.
+UpdateItem is measured as the finished item, as ten regions do; the other regions'
+statement-sized rule (what the update writes, plus a cost per clause) is not modelled.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from moto.dynamodb.exceptions import ItemSizeTooLarge, ItemSizeToUpdateTooLarge, MockValidationException
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+from moto.dynamodb.models.table import Table
+from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+from moto.dynamodb.responses import DynamoHandler
+
+MAX_ITEM_BYTES = 409_600
+"""400 KB: an item of exactly this size is stored, one byte more is refused."""
+MAX_NESTING_LEVELS = 32
+NESTING_MESSAGE = (
+    "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit"
+)
+DOCUMENT_OVERHEAD = 3
+"""A list or a map costs 3 bytes, and each of its elements 1 more."""
+
+
+class NestingTooDeep(MockValidationException):
+    def __init__(self) -> None:
+        super().__init__(NESTING_MESSAGE)
+
+
+def _utf8(text: str) -> int:
+    return len(text.encode())
+
+
+def _binary(value: Any) -> int:
+    return len(value) if isinstance(value, (bytes, bytearray)) else len(base64.b64decode(value))
+
+
+def number_size(literal: str) -> int:
+    """1 byte, plus 1 per two significant digits on each side of the decimal point, plus 1 if negative.
+
+    The documented rule ("1 byte per two significant digits, plus 1") refined by accept/refuse pairs
+    at the 400 KB gate: each side of the point rounds up on its own, the exponent is not counted.
+    """
+    try:
+        sign, digit_tuple, exponent = Decimal(literal.strip()).as_tuple()
+    except InvalidOperation:
+        return _utf8(literal)  # not a number: moto refuses it elsewhere
+    digits = "".join(map(str, digit_tuple)).lstrip("0")
+    if not digits or not isinstance(exponent, int):
+        return 1  # zero (never negative), or not finite
+    significant = digits.rstrip("0")
+    point = len(digits) + exponent  # integer digits before the point
+    if 0 < point < len(significant):
+        integer, fraction = point, len(significant) - point
+    else:
+        integer, fraction = len(significant), 0  # all on one side of the point
+    return 1 + -(-integer // 2) + -(-fraction // 2) + (1 if sign else 0)
+
+
+def value_size(value: dict[str, Any]) -> int:
+    """One attribute value's bytes, as DynamoDB counts them (DynamoDB JSON, binary base64 or bytes)."""
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return _utf8(inner)
+    if kind == "N":
+        return number_size(inner)
+    if kind == "B":
+        return _binary(inner)
+    if kind == "SS":
+        return sum(_utf8(v) for v in inner)
+    if kind == "NS":
+        return sum(number_size(v) for v in inner)
+    if kind == "BS":
+        return sum(_binary(v) for v in inner)
+    if kind == "M":
+        return DOCUMENT_OVERHEAD + sum(_utf8(k) + value_size(v) + 1 for k, v in inner.items())
+    if kind == "L":
+        return DOCUMENT_OVERHEAD + sum(value_size(v) + 1 for v in inner)
+    return 1  # BOOL, NULL
+
+
+def item_size(attributes: dict[str, dict[str, Any]]) -> int:
+    return sum(_utf8(name) + value_size(value) for name, value in attributes.items())
+
+
+def nesting_levels(value: dict[str, Any], cap: int = MAX_NESTING_LEVELS + 1) -> int:
+    """Levels of an attribute value, counted up to ``cap``: 1 for a scalar or set, 1 more for each list or map around it."""
+    ((kind, inner),) = value.items()
+    if kind not in ("M", "L") or cap <= 1:
+        return 1
+    children = inner.values() if kind == "M" else inner
+    return 1 + max((nesting_levels(child, cap - 1) for child in children), default=0)
+
+
+def check_depth(values: dict[str, dict[str, Any]]) -> None:
+    try:
+        too_deep = any(nesting_levels(value) > MAX_NESTING_LEVELS for value in values.values())
+    except (AttributeError, TypeError, ValueError):  # malformed: moto's own validation answers it
+        return
+    if too_deep:
+        raise NestingTooDeep()
+
+
+def check_item(attributes: dict[str, dict[str, Any]], too_large: type[MockValidationException] = ItemSizeTooLarge) -> None:
+    """Raise AWS's ValidationException if the item nests too deep or is larger than 400 KB."""
+    check_depth(attributes)
+    try:
+        size = item_size(attributes)
+    except (AttributeError, TypeError, ValueError):  # malformed (binascii.Error is a ValueError): left to moto
+        return
+    if size > MAX_ITEM_BYTES:
+        raise too_large()
+
+
+# -- the patches ---------------------------------------------------------------------------
+_original_setitem = LimitedSizeDict.__setitem__
+_original_table_put = Table.put_item
+_original_batch_write = DynamoHandler.batch_write_item
+_original_update = DynamoDBBackend.update_item
+
+
+def _table_put_item(table: Table, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Item:
+    check_item(item_attrs)
+    return _original_table_put(table, item_attrs, *args, **kwargs)
+
+
+def _batch_write_item(handler: DynamoHandler) -> Any:
+    for requests in (handler.body.get("RequestItems") or {}).values():
+        for request in requests:
+            if "PutRequest" in request:
+                check_item(request["PutRequest"].get("Item") or {})
+    return _original_batch_write(handler)
+
+
+def _finished_item(
+    backend: DynamoDBBackend,
+    table_name: str,
+    key: dict[str, Any],
+    update_expression: str,
+    names: dict[str, Any],
+    values: dict[str, Any],
+    attribute_updates: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """The item as the update would leave it, worked out on a copy; None if moto would refuse the update anyway."""
+    table = backend.get_table(table_name)
+    if table.hash_key_attr not in key:
+        return None
+    hash_value = DynamoType(key[table.hash_key_attr])
+    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr and table.range_key_attr in key else None
+    stored = table.get_item(hash_value, range_value)
+    item = copy.deepcopy(stored) if stored is not None else Item(hash_value, range_value, attrs=dict(key))
+    if update_expression:
+        ast = UpdateExpressionParser.make(update_expression)
+        validated = UpdateExpressionValidator(
+            ast, expression_attribute_names=names, expression_attribute_values=values, item=item, table=table
+        ).validate()
+        validated.normalize()
+        UpdateExpressionExecutor(validated, item, names).execute()
+    elif attribute_updates:
+        item.update_with_attribute_updates(attribute_updates)
+    return item.to_json()["Attributes"]
+
+
+def _update_item(
+    backend: DynamoDBBackend,
+    table_name: str,
+    key: dict[str, dict[str, Any]],
+    update_expression: str,
+    expression_attribute_names: dict[str, Any],
+    expression_attribute_values: dict[str, Any],
+    attribute_updates: dict[str, Any] | None = None,
+    *args: Any,
+    **kwargs: Any,
+) -> Item:
+    check_depth(expression_attribute_values or {})
+    try:
+        finished = _finished_item(
+            backend,
+            table_name,
+            key,
+            update_expression,
+            expression_attribute_names,
+            expression_attribute_values,
+            attribute_updates,
+        )
+    except Exception:  # noqa: BLE001 -- moto's own update below raises the right error for a refused update
+        finished = None
+    if finished is not None:
+        check_item(finished, ItemSizeToUpdateTooLarge)
+    return _original_update(
+        backend,
+        table_name,
+        key,
+        update_expression,
+        expression_attribute_names,
+        expression_attribute_values,
+        attribute_updates,
+        *args,
+        **kwargs,
+    )
+
+
+def install() -> None:
+    LimitedSizeDict.__setitem__ = dict.__setitem__  # type: ignore[assignment,method-assign]  # moto's measure, replaced
+    Table.put_item = _table_put_item  # type: ignore[method-assign]
+    DynamoHandler.batch_write_item = _batch_write_item  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = _update_item  # type: ignore[method-assign]
+
+
+def uninstall() -> None:
+    LimitedSizeDict.__setitem__ = _original_setitem  # type: ignore[method-assign]
+    Table.put_item = _original_table_put  # type: ignore[method-assign]
+    DynamoHandler.batch_write_item = _original_batch_write  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = _original_update  # type: ignore[method-assign]
