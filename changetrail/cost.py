@@ -56,6 +56,8 @@ class Usage:
     sns_billed_requests: int
     """What SNS bills: one request per 64 KB of each call's payload."""
     sqs_sends: int
+    inserts: int
+    """Changes that inserted a new item (the rest update one): a quarter of them."""
     log_bytes: int
     log_data_bytes: int
     """Of ``log_bytes``, what execution data (inputs, outputs) took: it does not grow with the number of executions."""
@@ -174,6 +176,7 @@ def _usage(aws: EmbeddedAws, log: RequestLog, changes: int, executions: list[dic
         sns_messages=sum(log.count_items("sns", operation) for operation in publish),
         sns_billed_requests=sum(log.count_billed("sns", operation) for operation in publish),
         sqs_sends=log.count("sqs", "SendMessage"),
+        inserts=sum(1 for row in rows if row["eventName"]["S"] == "INSERT"),
         log_bytes=logs.ingested_bytes if logs else 0,
         log_data_bytes=logs.data_bytes if logs else 0,
     )

@@ -79,7 +79,12 @@ WRONG = [
     ("log-level", {"workflow": {"logLevel": "DEBUG"}}, "workflow.logLevel", r"ALL, ERROR, FATAL, OFF"),
     ("dlq-retention", {"workflow": {"dlqRetentionDays": 15}}, "workflow.dlqRetentionDays", r"from 1 to 14"),
     ("runtime", {"lambda": {"runtime": "python3.9"}}, "lambda.runtime", r"python3\.12"),
-    ("redaction-logged", {"redaction": {"attributes": ["password"]}}, "redaction.attributes", r"includeExecutionData"),
+    (
+        "redaction-logged",
+        {"redaction": {"attributes": ["password"]}, "workflow": {"includeExecutionData": True}},
+        "redaction.attributes",
+        r"includeExecutionData",
+    ),
     ("capacity-mode", {"audit": {"capacityMode": "fixed"}}, "audit.capacityMode", r"is 'fixed'.*onDemand, provisioned"),
     (
         "capacity-bounds",

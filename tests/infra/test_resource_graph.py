@@ -237,12 +237,13 @@ def test_provisioned_mode_adds_the_scaling_resources_and_changes_nothing_else(de
 
 
 # -- state machine --------------------------------------------------------------------------
-def test_the_state_machine_is_express_logs_everything_to_a_vended_log_group_and_is_traced(dev):
+def test_the_state_machine_is_express_logs_every_event_without_payloads_to_a_vended_log_group_and_is_traced(dev):
     machine = dev.one("aws:sfn/stateMachine:StateMachine").inputs
     log_group = dev.one("aws:cloudwatch/logGroup:LogGroup", "workflow-logs")
     assert machine["type"] == "EXPRESS"
     assert machine["loggingConfiguration"]["level"] == "ALL"
-    assert machine["loggingConfiguration"]["includeExecutionData"] is True
+    # Every execution with its states, timings, errors and causes in the console; payloads are opt-in.
+    assert machine["loggingConfiguration"]["includeExecutionData"] is False
     assert log_group.inputs["name"].startswith("/aws/vendedlogs/states/")
     assert machine["loggingConfiguration"]["logDestination"] == log_group.outputs["arn"] + ":*"
     assert machine["tracingConfiguration"] == {"enabled": True}

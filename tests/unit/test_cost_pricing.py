@@ -29,8 +29,9 @@ def test_provisioned_at_70_percent_is_less_than_half_the_on_demand_price():
 
 def test_price_applies_the_utilization_to_dynamodb_only():
     usage = cost.Usage(
-        changes=1000, executions=10, express_gb_seconds=1.0, lambda_requests=30, lambda_gb_seconds=2.0, audit_writes=1000,
-        audit_wru=2000.0, s3_puts=10, sns_publishes=0, sqs_sends=0, log_bytes=0,
+        changes=1000, executions=10, express_gb_seconds=1.0, lambda_requests=30, lambda_gb_seconds=2.0, audit_requests=1000,
+        audit_rows=1000, audit_wru=2000.0, s3_puts=10, sns_requests=0, sns_messages=0, sns_billed_requests=0, sqs_sends=0,
+        inserts=250, log_bytes=0, log_data_bytes=0,
     )  # fmt: skip
     on_demand, provisioned = cost.price(usage, PRICES), cost.price(usage, PRICES, target_utilization=70)
     assert provisioned["dynamodb"] == pytest.approx(2000 / 2520 * 0.00065)
