@@ -57,6 +57,7 @@ class PipelineFunction(pulumi.ComponentResource):
     arn: pulumi.Output[str]
     name: pulumi.Output[str]
     role_arn: pulumi.Output[str]
+    log_group_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: PipelineFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("changetrail:functions:PipelineFunction", name, None, opts)
@@ -95,4 +96,5 @@ class PipelineFunction(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, policy]),
         )
         self.arn, self.name, self.role_arn = self.function.arn, self.function.name, role.arn
+        self.log_group_name = log_group.name
         self.register_outputs({"arn": self.arn, "name": self.name, "role_arn": self.role_arn})

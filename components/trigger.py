@@ -13,6 +13,11 @@ from components.iam import allow
 from components.pipeline_function import PipelineFunction, PipelineFunctionArgs
 from components.queues import dead_letter_queue
 from components.workflow import PAYLOAD_PREFIX
+from functions.trigger import NOT_STARTED, STARTED
+
+METRIC_NAMESPACE = "changetrail"
+LOGGED_METRICS = {"ExecutionsStarted": STARTED, "StartExecutionFailed": NOT_STARTED}
+"""Metrics counted from the trigger's log lines, so the function carries no metrics code (cold start)."""
 
 STREAM_READ_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
 
@@ -80,6 +85,16 @@ class Trigger(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        for metric, message in LOGGED_METRICS.items():
+            aws.cloudwatch.LogMetricFilter(
+                f"{name}-{metric}",
+                log_group_name=function.log_group_name,
+                pattern=f'{{ $.message = "{message}" }}',
+                metric_transformation=aws.cloudwatch.LogMetricFilterMetricTransformationArgs(
+                    name=metric, namespace=METRIC_NAMESPACE, value="1", unit="Count"
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         filter_criteria = (
             aws.lambda_.EventSourceMappingFilterCriteriaArgs(
                 filters=[aws.lambda_.EventSourceMappingFilterCriteriaFilterArgs(pattern=p) for p in t.filter_patterns]

@@ -88,6 +88,7 @@ class MotoMocks(pulumi.runtime.Mocks):
             "aws:kms/key:Key": self._kms_key,
             "aws:kms/alias:Alias": self._kms_alias,
             "aws:cloudwatch/metricAlarm:MetricAlarm": self._metric_alarm,
+            "aws:cloudwatch/logMetricFilter:LogMetricFilter": self._log_metric_filter,
             "aws:cloudwatch/dashboard:Dashboard": self._dashboard,
             "aws:appautoscaling/target:Target": self._scalable_target,
             "aws:appautoscaling/policy:Policy": self._scaling_policy,
@@ -406,6 +407,23 @@ class MotoMocks(pulumi.runtime.Mocks):
         kms.create_alias(AliasName=name, TargetKeyId=inputs["targetKeyId"])
         target = kms.describe_key(KeyId=inputs["targetKeyId"])["KeyMetadata"]["Arn"]
         return name, {**inputs, "arn": f"arn:aws:kms:{REGION}:{account}:{name}", "targetKeyArn": target}
+
+    def _log_metric_filter(self, args: Args, account: str, inputs: Inputs) -> Created:
+        name = self._autoname(args, inputs)
+        transformation = inputs["metricTransformation"]
+        client("logs", account).put_metric_filter(
+            logGroupName=inputs["logGroupName"],
+            filterName=name,
+            filterPattern=inputs["pattern"],
+            metricTransformations=[
+                {
+                    "metricName": transformation["name"],
+                    "metricNamespace": transformation["namespace"],
+                    "metricValue": transformation["value"],
+                }
+            ],
+        )
+        return name, {**inputs, "name": name}
 
     def _metric_alarm(self, args: Args, account: str, inputs: Inputs) -> Created:
         name = self._autoname(args, inputs)

@@ -270,6 +270,21 @@ def test_the_definition_references_the_resources_the_program_created(dev):
     assert states["SendToDLQ"]["Parameters"]["QueueUrl"] == dev.one("aws:sqs/queue:Queue", "workflow-dlq").outputs["url"]
 
 
+def test_the_triggers_log_lines_are_counted_as_metrics_by_filters_on_its_log_group(dev):
+    from functions.trigger import NOT_STARTED, STARTED
+
+    group = dev.one("aws:cloudwatch/logGroup:LogGroup", "trigger-producer-logs").outputs["name"]
+    filters = {
+        f.inputs["metricTransformation"]["name"]: f.inputs for f in dev.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+    }
+    assert set(filters) == {"ExecutionsStarted", "StartExecutionFailed"}
+    assert filters["ExecutionsStarted"]["pattern"] == f'{{ $.message = "{STARTED}" }}'
+    assert filters["StartExecutionFailed"]["pattern"] == f'{{ $.message = "{NOT_STARTED}" }}'
+    for metric in filters.values():
+        assert metric["logGroupName"] == group
+        assert metric["metricTransformation"]["namespace"] == "changetrail"
+
+
 # -- event source mapping -------------------------------------------------------------------
 def test_the_mapping_retries_finitely_bisects_reports_item_failures_and_parks_failures(dev):
     mapping = dev.one("aws:lambda/eventSourceMapping:EventSourceMapping").inputs
