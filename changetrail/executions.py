@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -40,6 +40,7 @@ class Event:
     error: str | None = None
     cause: str | None = None
     input: str | None = None
+    output: str | None = None
 
 
 @dataclass
@@ -68,13 +69,16 @@ class Execution:
     cause: str | None = None
     failed_state: str | None = None
     steps: list[Step] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list, repr=False)
+    """The events the view was built from, oldest first (the console's event timeline); not in ``to_json``."""
 
     @property
     def seconds(self) -> float | None:
         return (self.stop - self.start).total_seconds() if self.stop else None
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = asdict(replace(self, events=[]))
+        del data["events"]
         data["seconds"] = self.seconds
         for step, raw in zip(self.steps, data["steps"], strict=True):
             raw["seconds"] = step.seconds
@@ -84,7 +88,8 @@ class Execution:
 def build_execution(name: str, arn: str, events: list[Event]) -> Execution:
     """The execution's status, record count, failure and top-level timeline from its events."""
     events = sorted(events, key=lambda e: e.time)
-    execution = Execution(name=name, arn=arn, status="RUNNING", start=events[0].time if events else datetime.now(UTC))
+    start = events[0].time if events else datetime.now(UTC)
+    execution = Execution(name=name, arn=arn, status="RUNNING", start=start, events=events)
     open_steps: dict[str, Step] = {}
     depth = 0  # inside Map iterations: their inner states are not top-level steps
     for event in events:
@@ -161,6 +166,7 @@ def _history_event(raw: dict[str, Any]) -> Event:
         error=details.get("error"),
         cause=details.get("cause"),
         input=details.get("input"),
+        output=details.get("output"),
     )
 
 
@@ -214,6 +220,7 @@ def _log_event(message: str) -> tuple[str, Event] | None:
             error=details.get("error"),
             cause=details.get("cause"),
             input=details.get("input"),
+            output=details.get("output"),
         )
         return data["execution_arn"], event
     except (ValueError, KeyError, TypeError):
