@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml configures it (default: dev)")
     local.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default: {DEFAULT_PORT})")
     local.add_argument("--outputs", metavar="FILE", help="write the stack outputs here as JSON")
-    local.add_argument("--console-port", type=int, help="port of the console page (default: --port + 1)")
+    local.add_argument("--console-port", type=int, help="port of the console page (default: --port + 1, or any free one)")
     local.set_defaults(handler=cmd_local)
 
     console = commands.add_parser("console", help="the console page (executions, dead letters, item history) for a stack")

@@ -36,7 +36,8 @@ class LocalEndpoint:
 
     def __init__(self, stack: str, port: int, console_port: int | None = None) -> None:
         self.stack, self.port = stack, port
-        self.console_port = port + 1 if console_port is None else console_port
+        self.console_port = console_port
+        """None: ``port + 1``, or any free port when that one is taken (the URL is printed and in the outputs)."""
         self.aws = EmbeddedAws(stack)
         self.server: Any = None
         self.console: Any = None
@@ -49,7 +50,8 @@ class LocalEndpoint:
 
     def start(self) -> dict[str, Any]:
         ensure_port_free(self.port)
-        ensure_port_free(self.console_port, "--console-port")
+        if self.console_port is not None:
+            ensure_port_free(self.console_port, "--console-port")
         # In-process handlers must use the embedded AWS, whatever the caller's shell points at.
         os.environ.pop("AWS_ENDPOINT_URL", None)
         self.aws.start()
@@ -72,7 +74,12 @@ class LocalEndpoint:
 
         machine = outputs["state_machine_arn"]
         history = lambda clients: InterpreterHistory(clients.get("stepfunctions"), machine)  # noqa: E731
-        return console.start(outputs, history, self.console_port, ENVIRONMENT_LOCK)
+        if self.console_port is not None:
+            return console.start(outputs, history, self.console_port, ENVIRONMENT_LOCK)
+        try:
+            return console.start(outputs, history, self.port + 1, ENVIRONMENT_LOCK)
+        except OSError:  # taken: any free port will do, the URL is printed and written to the outputs
+            return console.start(outputs, history, 0, ENVIRONMENT_LOCK)
 
     def _deliver(self) -> None:
         while not self._stop.is_set():
@@ -97,8 +104,9 @@ class LocalEndpoint:
 def serve(stack: str, port: int, outputs_path: str | None, say: Callable[[str], None], console_port: int | None = None) -> None:
     """Run until SIGINT/SIGTERM; writes the outputs file once the stack is ready."""
     ensure_port_free(port)
+    if console_port is not None:
+        ensure_port_free(console_port, "--console-port")
     endpoint = LocalEndpoint(stack, port, console_port)
-    ensure_port_free(endpoint.console_port, "--console-port")
     started = time.perf_counter()
     say(f"deploying stack '{stack}' into the embedded AWS ...")
     outputs = endpoint.start()
