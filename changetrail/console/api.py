@@ -190,18 +190,24 @@ class Console:
         """Every dead letter of both queues and the payload-bucket fallback, grouped by error and failed state.
 
         Queue messages are received (hidden a few seconds) and released at once, so a look
-        never delays a redrive; the fallback letters are read in place.
+        never delays a redrive; the fallback letters are read in place. Not while this console
+        runs a redrive: a look would hide from it letters it has yet to receive.
         """
         limit = max(1, min(limit, MAX_LIMIT))
         redriver = self._redriver()
         sqs = self.clients.get("sqs")
         letters: list[tuple[str, DeadLetter]] = []
-        for url in redriver.queues():
-            seen = list(read_dead_letters(sqs, url, limit, PEEK_VISIBILITY_SECONDS))
-            for letter in seen:
-                release(sqs, letter)
-            source = "stream-failures" if url == self.outputs.get("stream_failures_queue_url") else "dlq"
-            letters += [(source, letter) for letter in seen]
+        if not self._redrive_lock.acquire(blocking=False):
+            raise ConsoleError(409, "a redrive is running; look again when it has finished")
+        try:
+            for url in redriver.queues():
+                seen = list(read_dead_letters(sqs, url, limit, PEEK_VISIBILITY_SECONDS))
+                for letter in seen:
+                    release(sqs, letter)
+                source = "stream-failures" if url == self.outputs.get("stream_failures_queue_url") else "dlq"
+                letters += [(source, letter) for letter in seen]
+        finally:
+            self._redrive_lock.release()
         letters += [("fallback", letter) for letter in redriver.fallback_letters(limit)]
         groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for source, letter in letters:

@@ -76,6 +76,9 @@ def test_dead_letters_are_grouped_with_their_context_and_a_redrive_needs_the_dry
     (letter,) = group["letters"]
     assert letter["keys"] == ["LATE"] and letter["source"] == "dlq" and letter["execution"].startswith("chg-")
     assert console.dead_letters()["listed"] == 1, "looking takes nothing away"
+    with console._redrive_lock, pytest.raises(ConsoleError) as busy:
+        console.dead_letters()  # a look while a redrive runs would hide letters from it
+    assert busy.value.status == 409
 
     # WHEN the dry run is done, nothing changes and a confirmation comes back
     dry = console.redrive({})
