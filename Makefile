@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup demo test test-fast lint format fuzz faults bench diagram clean
+.PHONY: setup demo test test-fast lint format fuzz faults bench diagram screenshot clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,9 @@ bench: setup  ## decode+diff CPU per change, trigger import vs boto3, local thro
 
 diagram: setup  ## refresh the README's state machine diagram from the ASL
 	$(BIN)/python -m statemachine.diagram --write README.md
+
+screenshot: setup  ## the README's console screenshot, taken by the browser test (needs chromium and chromium-driver)
+	CHANGETRAIL_SCREENSHOT=docs/console-execution.png $(BIN)/python -m pytest -q tests/e2e/test_console_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from changetrail.outputs import aws_client
@@ -74,6 +74,22 @@ class Archive:
     def objects(self, table: str, start: datetime, end: datetime) -> Iterator[ArchivedObject]:
         for key in self.keys(table, start, end):
             yield self.read(key)
+
+    def locate(self, table: str, moment: datetime, sequence: str, event_id: str) -> tuple[ArchivedObject, int] | None:
+        """The archive object holding one change and the index of its line, or None (not archived yet).
+
+        An object lies in the hour folder of its chunk's first change, so the hour before the
+        change's own is searched too; only objects whose sequence range holds the change are read.
+        """
+        for key in self.keys(table, moment - timedelta(hours=1), moment):
+            first, _, last = key.rsplit("/", 1)[-1].removesuffix(".jsonl").partition("-")
+            if not (first.isdigit() and last.isdigit() and int(first) <= int(sequence) <= int(last)):
+                continue
+            archived = self.read(key)
+            for index, line in enumerate(archived.lines):
+                if line.get("eventId") == event_id:
+                    return archived, index
+        return None
 
 
 def sequence_range(key: str) -> tuple[str, str]:

@@ -37,8 +37,45 @@ def cmd_local(args: argparse.Namespace) -> int:
     from changetrail import local
 
     _quiet_logs()
-    local.serve(args.stack, args.port, args.outputs, lambda line: print(line, flush=True))
+    local.serve(args.stack, args.port, args.outputs, lambda line: print(line, flush=True), args.console_port)
     return 0
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from changetrail import console
+    from changetrail.local import ensure_port_free
+    from changetrail.outputs import load_outputs
+
+    outputs = load_outputs(args.outputs, args.stack)
+    ensure_port_free(args.port)
+    choice = argparse.Namespace(source=args.source, since=args.since)  # auto: detected on the first request, then kept
+    console.serve(outputs, lambda _clients: _execution_source(choice, outputs), args.port, lambda line: print(line, flush=True))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from changetrail import history
+    from changetrail.outputs import aws_client, load_outputs
+
+    outputs = load_outputs(args.outputs, args.stack)
+    ddb = aws_client("dynamodb", outputs)
+    audit, index = outputs["audit_table_name"], outputs["audit_history_index"]
+    rows = history.item_history(ddb, audit, index, args.key, args.limit, args.table)
+    if args.json:
+        print(json.dumps([history.row_json(row) for row in rows], indent=2, ensure_ascii=False))
+    else:
+        print(history.render(rows) if rows else f"no audit rows for {args.key!r}" + (f" in {args.table}" if args.table else ""))
+    return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ArgumentTypeError(f"{text!r}: use a whole number of at least 1")
+    return value
 
 
 def cmd_executions(args: argparse.Namespace) -> int:
@@ -229,7 +266,23 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml configures it (default: dev)")
     local.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default: {DEFAULT_PORT})")
     local.add_argument("--outputs", metavar="FILE", help="write the stack outputs here as JSON")
+    local.add_argument("--console-port", type=int, help="port of the console page (default: --port + 1, or any free one)")
     local.set_defaults(handler=cmd_local)
+
+    console = commands.add_parser("console", help="the console page (executions, dead letters, item history) for a stack")
+    _add_stack_arguments(console)
+    console.add_argument("--port", type=int, default=DEFAULT_PORT + 1, help=f"port on 127.0.0.1 (default: {DEFAULT_PORT + 1})")
+    console.add_argument("--source", choices=["auto", "history", "logs"], default="auto", help="as for executions")
+    console.add_argument("--since", default="24h", help="how far back the logs source looks (default: 24h)")
+    console.set_defaults(handler=cmd_console)
+
+    item = commands.add_parser("history", help="one item's audit history, newest first, values whole")
+    _add_stack_arguments(item)
+    item.add_argument("--key", required=True, metavar="K", help="the item's itemKey (hash|range for composite keys)")
+    item.add_argument("--table", metavar="T", help="only rows of this source table (default: every audited table)")
+    item.add_argument("--limit", type=_positive, metavar="N", help="at most N rows (default: all)")
+    item.add_argument("--json", action="store_true", help="rows as JSON, values in DynamoDB JSON (exact)")
+    item.set_defaults(handler=cmd_history)
 
     execs = commands.add_parser("executions", help="recent executions, or one execution's timeline")
     execs.add_argument("name", nargs="?", help="an execution name or ARN: show its state-by-state timeline")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -42,6 +42,7 @@ class Event:
     input: str | None = None
     id: int = 0
     """The event's id in its execution: the order AWS gave the events (several share a millisecond)."""
+    output: str | None = None
 
 
 @dataclass
@@ -70,13 +71,16 @@ class Execution:
     cause: str | None = None
     failed_state: str | None = None
     steps: list[Step] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list, repr=False)
+    """The events the view was built from, oldest first (the console's event timeline); not in ``to_json``."""
 
     @property
     def seconds(self) -> float | None:
         return (self.stop - self.start).total_seconds() if self.stop else None
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = asdict(replace(self, events=[]))
+        del data["events"]
         data["seconds"] = self.seconds
         for step, raw in zip(self.steps, data["steps"], strict=True):
             raw["seconds"] = step.seconds
@@ -86,7 +90,8 @@ class Execution:
 def build_execution(name: str, arn: str, events: list[Event]) -> Execution:
     """The execution's status, record count, failure and top-level timeline from its events."""
     events = sorted(events, key=lambda e: (e.id, e.time))
-    execution = Execution(name=name, arn=arn, status="RUNNING", start=events[0].time if events else datetime.now(UTC))
+    start = events[0].time if events else datetime.now(UTC)
+    execution = Execution(name=name, arn=arn, status="RUNNING", start=start, events=events)
     open_steps: dict[str, Step] = {}
     depth = 0  # inside Map iterations: their inner states are not top-level steps
     for event in events:
@@ -168,6 +173,7 @@ def _history_event(raw: dict[str, Any]) -> Event:
         cause=details.get("cause"),
         input=details.get("input"),
         id=int(raw.get("id", 0)),
+        output=details.get("output"),
     )
 
 
@@ -227,6 +233,7 @@ def _log_event(message: str) -> tuple[str, Event] | None:
             cause=details.get("cause"),
             input=details.get("input"),
             id=int(data.get("id", 0)),
+            output=details.get("output"),
         )
         return data["execution_arn"], event
     except (ValueError, KeyError, TypeError):

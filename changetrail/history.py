@@ -7,7 +7,10 @@ are read back by ``id`` with ``BatchGetItem`` (100 keys per request, unprocessed
 
 from __future__ import annotations
 
+import base64
+import json
 import time
+from decimal import Decimal
 from typing import Any
 
 BATCH_GET_LIMIT = 100
@@ -55,8 +58,105 @@ def rows_by_id(ddb: Any, audit_table: str, ids: list[str], max_attempts: int = 8
     return rows
 
 
-def item_history(ddb: Any, audit_table: str, index: str, item_key: str, limit: int | None = None) -> list[dict[str, Any]]:
-    """Whole audit rows of one item, newest first (what ``Query`` on an index projecting ALL returned)."""
-    entries = history_entries(ddb, audit_table, index, item_key, limit)
+def item_history(
+    ddb: Any, audit_table: str, index: str, item_key: str, limit: int | None = None, table: str | None = None
+) -> list[dict[str, Any]]:
+    """Whole audit rows of one item, newest first (what ``Query`` on an index projecting ALL returned).
+
+    ``table`` keeps the rows of one source table: a stack may audit several into one Audit table,
+    and the same key can occur in each. The index projects ``table``, so rows of other tables are
+    never read whole.
+    """
+    entries = history_entries(ddb, audit_table, index, item_key, None if table else limit)
+    if table:
+        entries = [entry for entry in entries if entry.get("table", {}).get("S") == table][:limit]
     rows = rows_by_id(ddb, audit_table, [entry["id"]["S"] for entry in entries])
     return [rows[entry["id"]["S"]] for entry in entries if entry["id"]["S"] in rows]
+
+
+def plain(value: dict[str, Any] | None) -> str:
+    """One DynamoDB JSON value as compact plain JSON, whole: numbers exactly as stored, sets as
+    sorted lists, binary as base64. For reading; ``row_json`` keeps the exact DynamoDB JSON."""
+    if value is None:
+        return "-"
+    return _plain(value)
+
+
+def _plain(value: dict[str, Any]) -> str:
+    ((tag, inner),) = value.items()
+    if tag == "S":
+        return json.dumps(inner, ensure_ascii=False)
+    if tag == "N":
+        return inner
+    if tag == "BOOL":
+        return "true" if inner else "false"
+    if tag == "NULL":
+        return "null"
+    if tag == "B":
+        return json.dumps(_base64(inner))
+    if tag == "M":
+        return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {_plain(v)}" for k, v in inner.items()) + "}"
+    if tag == "L":
+        return "[" + ", ".join(_plain(item) for item in inner) + "]"
+    if tag == "SS":
+        return json.dumps(sorted(inner), ensure_ascii=False)
+    if tag == "NS":
+        return "[" + ", ".join(sorted(inner, key=Decimal)) + "]"
+    if tag == "BS":
+        return json.dumps(sorted(_base64(item) for item in inner))
+    raise ValueError(f"not a DynamoDB JSON value: {value!r}")
+
+
+def _base64(data: bytes | str) -> str:
+    """boto3 returns binary as bytes; the archive and the stream carry it as base64 text already."""
+    return base64.b64encode(data).decode() if isinstance(data, bytes) else data
+
+
+def _jsonable(value: Any) -> Any:
+    """DynamoDB JSON as boto3 returns it, with binary as base64 text (as in the archive)."""
+    if isinstance(value, bytes):
+        return _base64(value)
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+def row_json(row: dict[str, Any]) -> dict[str, Any]:
+    """One audit row for ``--json`` and the console: the contract's fields by name, values whole in DynamoDB JSON."""
+
+    def text(name: str) -> str | None:
+        return row[name]["S"] if name in row else None
+
+    in_archive = row.get("valuesInArchive", {}).get("M")
+    return {
+        "id": text("id"),
+        "itemKey": text("itemKey"),
+        "table": text("table"),
+        "eventName": text("eventName"),
+        "eventId": text("eventId"),
+        "modificationTime": text("modificationTime"),
+        "sequenceNumber": text("sequenceNumber"),
+        "updatedAttribute": text("updatedAttribute"),
+        "expiredByTtl": row["expiredByTtl"]["BOOL"] if "expiredByTtl" in row else None,
+        "oldValue": _jsonable(row.get("oldValue")),
+        "newValue": _jsonable(row.get("newValue")),
+        "valuesInArchive": {"archiveKey": in_archive["archiveKey"]["S"], "attributes": sorted(in_archive["attributes"]["SS"])}
+        if in_archive
+        else None,
+    }
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    """``changetrail history``: one line per row, newest first, old -> new values whole."""
+    lines = []
+    for row in rows:
+        found = row_json(row)
+        if found["valuesInArchive"]:
+            values = f"(values in the archive: {found['valuesInArchive']['archiveKey']})"
+        else:
+            values = f"{plain(row.get('oldValue'))} -> {plain(row.get('newValue'))}"
+        attribute = found["updatedAttribute"] or "-"
+        lines.append(f"{found['modificationTime']}  {found['eventName']:<6}  {found['table']}  {attribute}  {values}")
+    return "\n".join(lines)

@@ -49,16 +49,15 @@ def plan(outputs: dict[str, Any], ddb: Any, archive: Archive, item_key: str, at:
     row = last_change(ddb, outputs["audit_table_name"], outputs["audit_history_index"], item_key, at)
     table, sequence, event = row["table"]["S"], row["sequenceNumber"]["S"], row["eventName"]["S"]
     moment = datetime.fromisoformat(row["modificationTime"]["S"].replace("Z", "+00:00"))
-    for archived in archive.objects(table, moment, moment):
-        if int(archived.first_sequence) <= int(sequence) <= int(archived.last_sequence):
-            line = next((line for line in archived.lines if line["eventId"] == row["eventId"]["S"]), None)
-            if line is None:
-                continue
-            if event == "REMOVE" and at is not None:
-                raise RestoreError(f"{item_key!r} did not exist at {at.isoformat()}: deleted at {row['modificationTime']['S']}")
-            image = line["oldImage"] if event == "REMOVE" else line["newImage"]
-            return RestorePlan(item_key, table, line, image)
-    raise RestoreError(f"change {sequence} of {item_key!r} is not in the archive (yet): redrive the DLQ first")
+    found = archive.locate(table, moment, sequence, row["eventId"]["S"])
+    if found is None:
+        raise RestoreError(f"change {sequence} of {item_key!r} is not in the archive (yet): redrive the DLQ first")
+    archived, index = found
+    line = archived.lines[index]
+    if event == "REMOVE" and at is not None:
+        raise RestoreError(f"{item_key!r} did not exist at {at.isoformat()}: deleted at {row['modificationTime']['S']}")
+    image = line["oldImage"] if event == "REMOVE" else line["newImage"]
+    return RestorePlan(item_key, table, line, image)
 
 
 def apply(ddb: Any, restore: RestorePlan) -> None:
