@@ -75,17 +75,22 @@ class Archive:
         for key in self.keys(table, start, end):
             yield self.read(key)
 
-    def locate(self, table: str, moment: datetime, sequence: str, event_id: str) -> tuple[ArchivedObject, int] | None:
+    def locate(
+        self, table: str, moment: datetime, sequence: str, event_id: str, key: str | None = None
+    ) -> tuple[ArchivedObject, int] | None:
         """The archive object holding one change and the index of its line, or None (not archived yet).
 
-        An object lies in the hour folder of its chunk's first change, so the hour before the
-        change's own is searched too; only objects whose sequence range holds the change are read.
+        ``key``: the object the change's claim row names. Without it (rows written before claims
+        named their object), objects are searched: one lies in the hour folder of its chunk's
+        first change, so the hour before the change's own is searched too, and only objects
+        whose sequence range holds the change are read.
         """
-        for key in self.keys(table, moment - timedelta(hours=1), moment):
-            first, _, last = key.rsplit("/", 1)[-1].removesuffix(".jsonl").partition("-")
+        keys = [key] if key else self.keys(table, moment - timedelta(hours=1), moment)
+        for candidate in keys:
+            first, last = sequence_range(candidate)
             if not (first.isdigit() and last.isdigit() and int(first) <= int(sequence) <= int(last)):
                 continue
-            archived = self.read(key)
+            archived = self.read(candidate)
             for index, line in enumerate(archived.lines):
                 if line.get("eventId") == event_id:
                     return archived, index

@@ -116,7 +116,23 @@ def build_execution(name: str, arn: str, events: list[Event]) -> Execution:
     failed = [step for step in execution.steps if step.error and step.kind in ("Task", "Map") and step.name not in FAILURE_PATH]
     if execution.status == "FAILED" and failed:
         execution.failed_state = failed[-1].name
+    _read_failure_summary(execution)
     return execution
+
+
+def _read_failure_summary(execution: Execution) -> None:
+    """A failed execution's cause is a summary (failed state, records, the original cause), so that logs at
+    level ERROR, which carry no state events and no input, still say where it failed and how big it was."""
+    try:
+        summary = json.loads(execution.cause or "")
+    except ValueError:
+        return
+    if not isinstance(summary, dict) or "failedState" not in summary:
+        return
+    execution.failed_state = str(summary["failedState"])
+    if execution.records is None and isinstance(summary.get("records"), int) and summary["records"]:
+        execution.records = summary["records"]
+    execution.cause = str(summary.get("cause", ""))
 
 
 def _record_count(raw_input: str) -> int | None:

@@ -49,7 +49,7 @@ def plan(outputs: dict[str, Any], ddb: Any, archive: Archive, item_key: str, at:
     row = last_change(ddb, outputs["audit_table_name"], outputs["audit_history_index"], item_key, at)
     table, sequence, event = row["table"]["S"], row["sequenceNumber"]["S"], row["eventName"]["S"]
     moment = datetime.fromisoformat(row["modificationTime"]["S"].replace("Z", "+00:00"))
-    found = archive.locate(table, moment, sequence, row["eventId"]["S"])
+    found = archive.locate(table, moment, sequence, row["eventId"]["S"], claimed_object(ddb, outputs, row))
     if found is None:
         raise RestoreError(f"change {sequence} of {item_key!r} is not in the archive (yet): redrive the DLQ first")
     archived, index = found
@@ -58,6 +58,18 @@ def plan(outputs: dict[str, Any], ddb: Any, archive: Archive, item_key: str, at:
         raise RestoreError(f"{item_key!r} did not exist at {at.isoformat()}: deleted at {row['modificationTime']['S']}")
     image = line["oldImage"] if event == "REMOVE" else line["newImage"]
     return RestorePlan(item_key, table, line, image)
+
+
+def claimed_object(ddb: Any, outputs: dict[str, Any], row: dict[str, Any]) -> str | None:
+    """The archive object the change's claim row names (a MODIFY's other rows share its history position)."""
+    if "archiveKey" in row:
+        return row["archiveKey"]["S"]
+    rows = ddb.query(
+        TableName=outputs["audit_table_name"], IndexName=outputs["audit_history_index"],
+        KeyConditionExpression="itemKey = :k AND historySortKey = :h",
+        ExpressionAttributeValues={":k": row["itemKey"], ":h": row["historySortKey"]},
+    )["Items"]  # fmt: skip
+    return next((r["archiveKey"]["S"] for r in rows if "archiveKey" in r and r["eventId"] == row["eventId"]), None)
 
 
 def apply(ddb: Any, restore: RestorePlan) -> None:

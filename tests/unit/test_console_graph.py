@@ -233,7 +233,7 @@ def test_the_svg_marks_each_state_with_its_outcome_and_the_failed_state(pipeline
     execution = {
         "status": "FAILED",
         "failed_state": "Archive",
-        "steps": steps("Decode", "Diff", "WriteAudit", "ArchiveBodyInline", "Archive", errors={"Archive": "E"}),
+        "steps": steps("Decode", "Diff", "WriteAudit", "ArchiveRoute", "Archive", errors={"Archive": "E"}),
     }
     drawn = graph.execution_graph(pipeline, execution)
     root = ET.fromstring(drawn["svg"])
@@ -242,7 +242,7 @@ def test_the_svg_marks_each_state_with_its_outcome_and_the_failed_state(pipeline
     assert {name: g.get("data-outcome") for name, g in states.items()} == {n: o["outcome"] for n, o in drawn["outcomes"].items()}
     assert [name for name, g in states.items() if g.get("data-failed-state")] == ["Archive"]
     taken = [(p.get("data-source"), p.get("data-target")) for p in root.iter(f"{SVG}path") if "ct-taken" in p.get("class", "")]
-    assert set(taken) == {(graph.START, "Decode"), *pairwise(["Decode", "Diff", "WriteAudit", "ArchiveBodyInline", "Archive"])}
+    assert set(taken) == {(graph.START, "Decode"), *pairwise(["Decode", "Diff", "WriteAudit", "ArchiveRoute", "Archive"])}
 
 
 def test_state_names_are_escaped_in_the_svg():
