@@ -13,9 +13,10 @@ HISTORY_INDEX = "byItem"
 """GSI: ``itemKey`` + ``historySortKey`` (time#sequence) -> one item's history, newest first."""
 HISTORY_ATTRIBUTES = ("eventName", "eventId", "table", "sequenceNumber", "modificationTime", "updatedAttribute", "archiveKey")
 """What the index carries besides the keys: enough to list a history and to find a change in the
-archive (the claim row of each change names its archive object), small enough that an index entry is one write unit (unless the item key itself
-runs to hundreds of bytes), where projecting ALL would copy every value again. The values
-themselves stay in the table: read the rows by ``id`` (``changetrail.history``)."""
+archive (the claim row of each change names its archive object), small enough that an index
+entry is one write unit (unless the item key itself runs to hundreds of bytes), where projecting
+ALL would copy every value again. The values themselves stay in the table: read the rows by
+``id`` (``changetrail.history``)."""
 
 
 @dataclass(frozen=True)
