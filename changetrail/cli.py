@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from changetrail.executions import NoSuchExecutionError
 from changetrail.local import PortInUseError
 from changetrail.outputs import OutputsError
+from changetrail.redrive import MAX_VISIBILITY_SECONDS, SCAN_VISIBILITY_SECONDS
 from changetrail.restore import RestoreError
 from changetrail.stack_config import StackConfigError
 from components.errors import ConfigError
@@ -68,6 +69,14 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _visibility(text: str) -> int:
+    """SQS accepts visibility timeouts from 0 to 12 hours; 0 would show a message to others while it is redriven."""
+    value = _positive(text)
+    if value > MAX_VISIBILITY_SECONDS:
+        raise ArgumentTypeError(f"{text!r}: SQS allows at most {MAX_VISIBILITY_SECONDS} seconds (12 hours)")
+    return value
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -101,20 +110,8 @@ def cmd_executions(args: argparse.Namespace) -> int:
 
 def _execution_source(args: argparse.Namespace, outputs: dict[str, Any]) -> Any:
     from changetrail import executions
-    from changetrail.outputs import aws_client
 
-    sfn = aws_client("stepfunctions", outputs)
-    if args.source == "auto":
-        # Express state machines on AWS refuse ListExecutions; the embedded AWS and Standard ones answer it.
-        try:
-            sfn.list_executions(stateMachineArn=outputs["state_machine_arn"], maxResults=1)
-            args.source = "history"
-        except ClientError:
-            args.source = "logs"
-    if args.source == "history":
-        return executions.InterpreterHistory(sfn, outputs["state_machine_arn"])
-    since = datetime.now(UTC) - parse_duration(args.since)
-    return executions.LogsHistory(aws_client("logs", outputs), outputs["log_group_name"], since)
+    return executions.execution_source(outputs, args.source, parse_duration(args.since))
 
 
 def parse_duration(text: str) -> timedelta:
@@ -127,31 +124,24 @@ def parse_duration(text: str) -> timedelta:
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
+    from changetrail import executions
     from changetrail.outputs import aws_client, load_outputs
-    from changetrail.redrive import Redriver, RedriveSettings
+    from changetrail.redrive import SERVICES, Redriver, RedriveSettings
 
     outputs = load_outputs(args.outputs, args.stack)
-    clients = {name: aws_client(name, outputs) for name in ("stepfunctions", "sqs", "s3", "dynamodbstreams")}
-    history = _execution_source(argparse.Namespace(source="auto", since="2h"), outputs) if args.wait else None
+    history = executions.execution_source(outputs, since=timedelta(hours=2)) if args.wait else None
     settings = RedriveSettings(
-        max_messages=args.max, error=args.error, dry_run=args.dry_run, wait=args.wait, max_attempts=args.max_attempts
+        max_messages=args.max,
+        error=args.error,
+        dry_run=args.dry_run,
+        wait=args.wait,
+        max_attempts=args.max_attempts,
+        visibility_timeout=args.visibility_timeout,
     )
-    summary = Redriver(outputs, clients, history).run(settings, _progress_bar("redrive"))
-    if args.json:
-        print(json.dumps({"totals": summary.totals, "groups": summary.groups(), "outcomes": [vars(o) for o in summary.outcomes]}))
-        return 0
-    if args.dry_run:
-        print(f"would redrive {summary.totals['would_redrive']} message(s); by error and failed state:")
-    for group, count in sorted(summary.groups().items(), key=lambda item: -item[1]):
-        print(f"  {count:>6}  {group}")
-    for outcome in summary.outcomes:
-        if outcome.action in ("poison", "lost-to-retention", "error", "unknown"):
-            print(f"  left {outcome.message_id}: {outcome.action}: {outcome.detail}")
-    totals = summary.totals
-    print(
-        f"redriven {totals['redriven']}, succeeded {totals['succeeded']}, failed again {totals['failed_again']}, "
-        f"left {totals['left']}" + (" (dry run: nothing started, nothing deleted)" if args.dry_run else "")
+    summary = Redriver(outputs, {name: aws_client(name, outputs) for name in SERVICES}, history).run(
+        settings, _progress_bar("redrive")
     )
+    print(json.dumps(summary.to_json()) if args.json else summary.render(args.dry_run))
     return 0
 
 
@@ -302,10 +292,18 @@ def build_parser() -> argparse.ArgumentParser:
     redrive = commands.add_parser("redrive", help="start new executions for what is in the dead-letter queues")
     _add_stack_arguments(redrive)
     redrive.add_argument("--dry-run", action="store_true", help="show what would be redriven, grouped; change nothing")
-    redrive.add_argument("--max", type=int, metavar="N", help="handle at most N messages")
+    redrive.add_argument("--max", type=_positive, metavar="N", help="handle at most N messages")
     redrive.add_argument("--error", metavar="NAME", help="only messages with this error (e.g. S3.S3Exception)")
     redrive.add_argument("--wait", action="store_true", help="follow the new executions and report their outcome")
-    redrive.add_argument("--max-attempts", type=int, default=5, help="leave messages that failed this often (default: 5)")
+    redrive.add_argument("--max-attempts", type=_positive, default=5, help="leave messages that failed this often (default: 5)")
+    redrive.add_argument(
+        "--visibility-timeout",
+        type=_visibility,
+        default=SCAN_VISIBILITY_SECONDS,
+        metavar="SECONDS",
+        help=f"hide each message this long while it is worked on; after a crash it returns then "
+        f"(default: {SCAN_VISIBILITY_SECONDS})",
+    )
     redrive.add_argument("--json", action="store_true", help="machine-readable summary")
     redrive.set_defaults(handler=cmd_redrive)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 FINISHED = {
@@ -227,6 +227,28 @@ class LogsHistory:
                     arn, event = parsed
                     grouped[arn].append(event)
         return grouped
+
+
+def execution_source(outputs: dict[str, Any], source: str = "auto", since: timedelta = timedelta(hours=24)) -> ExecutionSource:
+    """Where a stack's executions can be read: ``history`` (ListExecutions, GetExecutionHistory) or ``logs``.
+
+    ``auto`` asks: Express state machines on AWS refuse ListExecutions, so their executions are
+    read from the state machine's CloudWatch Logs; the embedded AWS and Standard ones answer it.
+    """
+    from botocore.exceptions import ClientError
+
+    from changetrail.outputs import aws_client
+
+    sfn = aws_client("stepfunctions", outputs)
+    if source == "auto":
+        try:
+            sfn.list_executions(stateMachineArn=outputs["state_machine_arn"], maxResults=1)
+            source = "history"
+        except ClientError:
+            source = "logs"
+    if source == "history":
+        return InterpreterHistory(sfn, outputs["state_machine_arn"])
+    return LogsHistory(aws_client("logs", outputs), outputs["log_group_name"], datetime.now(UTC) - since)
 
 
 def execution_name_of(arn: str) -> str:

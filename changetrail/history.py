@@ -37,17 +37,23 @@ def history_entries(ddb: Any, audit_table: str, index: str, item_key: str, limit
     return entries
 
 
-def rows_by_id(ddb: Any, audit_table: str, ids: list[str], max_attempts: int = 8) -> dict[str, dict[str, Any]]:
-    """Whole audit rows by ``id`` (BatchGetItem), retrying unprocessed keys with backoff."""
+def rows_by_id(
+    ddb: Any, audit_table: str, ids: list[str], max_attempts: int = 8, projection: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Audit rows by ``id`` (BatchGetItem, strongly consistent), retrying unprocessed keys with backoff.
+
+    ``projection``: only these attributes (e.g. ``"id"`` to learn which rows exist)."""
     rows: dict[str, dict[str, Any]] = {}
     unique = list(dict.fromkeys(ids))
+    shape: dict[str, Any] = {"ConsistentRead": True, **({"ProjectionExpression": projection} if projection else {})}
     for start in range(0, len(unique), BATCH_GET_LIMIT):
-        pending: dict[str, Any] = {audit_table: {"Keys": [{"id": {"S": i}} for i in unique[start : start + BATCH_GET_LIMIT]]}}
+        keys = [{"id": {"S": i}} for i in unique[start : start + BATCH_GET_LIMIT]]
+        pending: dict[str, Any] = {audit_table: {"Keys": keys, **shape}}
         for attempt in range(max_attempts):
             page = ddb.batch_get_item(RequestItems=pending)
             for row in page["Responses"].get(audit_table, []):
                 rows[row["id"]["S"]] = row
-            pending = page.get("UnprocessedKeys") or {}
+            pending = page.get("UnprocessedKeys") or {}  # they come back with the request's own options
             if not pending:
                 break
             time.sleep(min(1.0, 0.05 * 2**attempt))

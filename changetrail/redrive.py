@@ -29,11 +29,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from changetrail.executions import FAILURE_PATH, ExecutionSource, NoSuchExecutionError, execution_name_of
+from changetrail.history import rows_by_id
 from changetrail.streams import LostToRetentionError, read_range
 from functions import claims, trigger
+from functions.decode import decode_record
+from functions.diff import audit_rows, changed_attributes
 
+SERVICES = ("stepfunctions", "sqs", "s3", "dynamodbstreams", "dynamodb")
+"""The clients a ``Redriver`` needs, by service name."""
 DEFAULT_MAX_ATTEMPTS = 5
 SCAN_VISIBILITY_SECONDS = 120
+MAX_VISIBILITY_SECONDS = 12 * 3600
+"""SQS's limit for a message's visibility timeout."""
 
 
 @dataclass
@@ -47,6 +54,8 @@ class DeadLetter:
     message_id: str
     body: dict[str, Any]
     kind: str  # "execution" | "stream" | "unknown"
+    note: str = ""
+    """What reading it found (a stream range's records already audited)."""
 
     @property
     def error(self) -> str:
@@ -128,7 +137,8 @@ def release(sqs: Any, letter: DeadLetter) -> None:
 def redrive_name(letter: DeadLetter, attempt: int) -> str:
     """Deterministic per dead letter and attempt: an interrupted redrive restarts the same name."""
     identity = letter.body.get("executionArn") or json.dumps(letter.body, sort_keys=True)
-    digest = hashlib.sha256(f"{identity}|{attempt}".encode()).hexdigest()[:32]
+    only = ",".join(letter.body.get("only") or [])  # one execution's letters of single changes differ by these
+    digest = hashlib.sha256(f"{identity}|{only}|{attempt}".encode()).hexdigest()[:32]
     return f"redrive-{attempt}-{digest}"
 
 
@@ -142,9 +152,17 @@ class Outcome:
     """``<error> in <failed state>``: what the dry run groups by."""
 
 
+LEFT_ACTIONS = ("poison", "lost-to-retention", "error", "unknown")
+"""Outcomes an operator must look at: the message stays."""
+
+
 @dataclass
 class Summary:
     outcomes: list[Outcome] = field(default_factory=list)
+    in_flight: int = 0
+    """Messages no one can see right now (received by another reader, or by a redrive that was
+    interrupted): they return when their visibility timeout ends, and the next run takes them."""
+    visibility_timeout: int = SCAN_VISIBILITY_SECONDS
 
     def count(self, *actions: str) -> int:
         return sum(1 for o in self.outcomes if o.action in actions)
@@ -161,7 +179,28 @@ class Summary:
             "failed_again": counts["failed-again"],
             "left": counts["poison"] + counts["filtered"] + counts["lost-to-retention"] + counts["error"] + counts["unknown"],
             "would_redrive": counts["would-redrive"],
+            "in_flight": self.in_flight,
         }
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``changetrail redrive --json`` prints and the console shows."""
+        return {"totals": self.totals, "groups": self.groups(), "outcomes": [vars(o) for o in self.outcomes]}
+
+    def render(self, dry_run: bool = False) -> str:
+        lines = [f"would redrive {self.totals['would_redrive']} message(s); by error and failed state:"] if dry_run else []
+        lines += [f"  {count:>6}  {group}" for group, count in sorted(self.groups().items(), key=lambda item: -item[1])]
+        lines += [f"  left {o.message_id}: {o.action}: {o.detail}" for o in self.outcomes if o.action in LEFT_ACTIONS]
+        totals = self.totals
+        lines.append(
+            f"redriven {totals['redriven']}, succeeded {totals['succeeded']}, failed again {totals['failed_again']}, "
+            f"left {totals['left']}" + (" (dry run: nothing started, nothing deleted)" if dry_run else "")
+        )
+        if self.in_flight:
+            lines.append(
+                f"in flight {self.in_flight}: received by another reader or an interrupted redrive; they return within "
+                f"their visibility timeout ({self.visibility_timeout} s if a redrive took them) and the next run takes them"
+            )
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -184,7 +223,9 @@ class Redriver:
 
     def __init__(self, outputs: dict[str, Any], clients: dict[str, Any], history: ExecutionSource | None = None) -> None:
         self.outputs = outputs
-        self.sfn, self.sqs, self.s3, self.streams = (clients[k] for k in ("stepfunctions", "sqs", "s3", "dynamodbstreams"))
+        self.sfn, self.sqs, self.s3, self.streams, self.ddb = (
+            clients[k] for k in ("stepfunctions", "sqs", "s3", "dynamodbstreams", "dynamodb")
+        )
         self.history = history
         self._started: set[str] = set()
         """Executions this run started: their own dead letters wait for the next run."""
@@ -195,6 +236,17 @@ class Redriver:
     def fallback_letters(self, limit: int | None = None) -> Iterator[DeadLetter]:
         bucket = self.outputs.get("payload_bucket_name")
         return read_fallback_letters(self.s3, bucket, limit) if bucket else iter(())
+
+    def in_flight(self) -> int:
+        """Messages of both queues hidden from readers right now."""
+        return sum(
+            int(
+                self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])[
+                    "Attributes"
+                ]["ApproximateNumberOfMessagesNotVisible"]
+            )
+            for url in self.queues()
+        )
 
     def depth(self) -> int:
         bucket = self.outputs.get("payload_bucket_name")
@@ -207,7 +259,7 @@ class Redriver:
         return total
 
     def run(self, settings: RedriveSettings, progress: Progress | None = None) -> Summary:
-        summary, total = Summary(), self.depth()
+        summary, total = Summary(visibility_timeout=settings.visibility_timeout), self.depth()
         if settings.max_messages is not None:
             total = min(total, settings.max_messages)
         for source in [*self.queues(), None]:
@@ -228,6 +280,7 @@ class Redriver:
                 summary.outcomes.append(outcome)
                 if progress:
                     progress(len(summary.outcomes), max(total, len(summary.outcomes)), outcome.action)
+        summary.in_flight = self.in_flight()
         return summary
 
     # -- one message -----------------------------------------------------------------------
@@ -250,11 +303,11 @@ class Redriver:
             return leave(action, detail)
         if settings.dry_run:
             records = sum(i["batch"]["recordCount"] for _, i in inputs)
-            return leave("would-redrive", f"{len(inputs)} execution(s), {records} record(s)")
+            return leave("would-redrive", with_note(f"{len(inputs)} execution(s), {records} record(s)", letter))
         arns = [self._start(name, execution_input) for name, execution_input in inputs]
-        if not settings.wait:
+        if not settings.wait or not arns:
             self._delete(letter)
-            return Outcome(letter.message_id, "redriven", f"{len(arns)} execution(s) started", arns)
+            return Outcome(letter.message_id, "redriven", with_note(f"{len(arns)} execution(s) started", letter), arns)
         finished = [self._wait(arn, settings.wait_timeout) for arn in arns]
         if all(e.status == "SUCCEEDED" for e in finished):
             self._delete(letter)
@@ -269,11 +322,18 @@ class Redriver:
         attempt = letter.attempt + 1
         marker = {"attempt": attempt, "of": letter.body.get("executionArn") or letter.message_id}
         if letter.kind == "execution":
-            return [(redrive_name(letter, attempt), {**letter.body["input"], "redrive": marker})]
+            only = {"only": letter.body["only"]} if letter.body.get("only") else {}
+            return [(redrive_name(letter, attempt), {**letter.body["input"], **only, "redrive": marker})]
         info = letter.body["DDBStreamBatchInfo"]
-        records = read_range(
+        read = read_range(
             self.streams, info["streamArn"], info["shardId"], info["startSequenceNumber"], info["endSequenceNumber"]
         )
+        # The range may hold records other batches delivered (several batches of a shard run at once with a
+        # parallelization factor above 1, and earlier chunks of the batch may have started): only the
+        # changes not audited yet are started again.
+        done = audited_event_ids(self.ddb, self.outputs["audit_table_name"], read)
+        records = [record for record in read if record.get("eventID") not in done]
+        letter.note = f"{len(read)} record(s) in the range, {len(read) - len(records)} already audited"
         chunks = trigger.plan_chunks(records, trigger.DEFAULT_INLINE_BUDGET)
         store = claims.records_store(self.s3, self.outputs["payload_bucket_name"])
         inputs = []
@@ -314,6 +374,25 @@ class Redriver:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"execution {arn} did not finish within {timeout:.0f}s")
             time.sleep(0.2)
+
+
+def with_note(detail: str, letter: DeadLetter) -> str:
+    return f"{detail}; {letter.note}" if letter.note else detail
+
+
+def audited_event_ids(ddb: Any, audit_table: str, records: list[dict[str, Any]]) -> set[str]:
+    """Event ids of the records whose change has its claim row in the Audit table (it has its archive object)."""
+    claims_of: dict[str, str] = {}
+    for record in records:
+        try:
+            change = decode_record(record, [], record.get("eventSourceARN", ""))
+            rows = audit_rows({**change, "changedAttributes": changed_attributes(change)})
+        except Exception:  # noqa: BLE001 -- a record the pipeline cannot decode is not audited; it is started again
+            continue
+        if rows:
+            claims_of[rows[0]["id"]["S"]] = change["eventId"]
+    found = rows_by_id(ddb, audit_table, list(claims_of), projection="id")
+    return {claims_of[claim] for claim in found}
 
 
 def _dead_lettered(execution: Any) -> bool:

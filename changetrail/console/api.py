@@ -24,7 +24,7 @@ from changetrail.archive import Archive, parse_time, reader_client
 from changetrail.console import graph
 from changetrail.executions import ExecutionSource, execution_name_of
 from changetrail.outputs import aws_client
-from changetrail.redrive import DeadLetter, Redriver, RedriveSettings, Summary, read_dead_letters, release
+from changetrail.redrive import SERVICES, DeadLetter, Redriver, RedriveSettings, read_dead_letters, release
 
 PEEK_VISIBILITY_SECONDS = 10
 """Letters are hidden this long while the console reads them, then released at once (a look, not a take)."""
@@ -33,8 +33,6 @@ CONFIRM_SECONDS = 300
 READER_SECONDS = 1800
 """The archive reader role's session is renewed after this (STS sessions last an hour by default)."""
 MAX_LIMIT = 500
-CLIENT_SERVICES = ("stepfunctions", "sqs", "s3", "dynamodbstreams")
-"""What ``Redriver`` is given, as the CLI gives it."""
 
 
 class ConsoleError(Exception):
@@ -67,7 +65,7 @@ class Clients:
             return self._made[service]
 
     def redrive(self) -> dict[str, Any]:
-        return {name: self.get(name) for name in CLIENT_SERVICES}
+        return {name: self.get(name) for name in SERVICES}
 
     def archive(self) -> Archive:
         """The archive, read as the archive account's reader role (the pipeline account is refused)."""
@@ -88,11 +86,6 @@ class PendingRedrive:
     error: str | None
     max_messages: int
     expires: float
-
-
-def summary_json(summary: Summary) -> dict[str, Any]:
-    """The shape ``changetrail redrive --json`` prints."""
-    return {"totals": summary.totals, "groups": summary.groups(), "outcomes": [vars(o) for o in summary.outcomes]}
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -267,14 +260,14 @@ class Console:
             settings = RedriveSettings(max_messages=pending.max_messages, error=pending.error, wait=True)
             with self._redrive_lock:
                 summary = self._redriver(with_history=True).run(settings)
-            return {"dryRun": False, **summary_json(summary)}
+            return {"dryRun": False, **summary.to_json()}
         error = request.get("error") or None
         if error is not None and not isinstance(error, str):
             raise ConsoleError(400, "error must be an error name, e.g. S3.S3Exception")
         with self._redrive_lock:
             summary = self._redriver().run(RedriveSettings(error=error, dry_run=True))
         self._forget_expired()
-        answer: dict[str, Any] = {"dryRun": True, **summary_json(summary), "confirmation": None}
+        answer: dict[str, Any] = {"dryRun": True, **summary.to_json(), "confirmation": None}
         if summary.totals["would_redrive"]:
             token = secrets.token_urlsafe(18)
             self._pending[token] = PendingRedrive(error, len(summary.outcomes), time.monotonic() + CONFIRM_SECONDS)

@@ -10,7 +10,7 @@ import pytest
 
 from changetrail.embedded import ARCHIVE_ACCOUNT, client, lambdas
 from changetrail.executions import InterpreterHistory
-from changetrail.redrive import Redriver, RedriveSettings
+from changetrail.redrive import SERVICES, Redriver, RedriveSettings
 from tests.e2e.conftest import archive_objects, audit_rows, drain
 
 pytestmark = pytest.mark.e2e
@@ -21,7 +21,7 @@ DENY_WRITES = {
 
 
 def redriver(aws) -> Redriver:
-    clients = {name: client(name) for name in ("stepfunctions", "sqs", "s3", "dynamodbstreams")}
+    clients = {name: client(name) for name in SERVICES}
     return Redriver(aws.outputs, clients, InterpreterHistory(clients["stepfunctions"], aws.outputs["state_machine_arn"]))
 
 
@@ -106,7 +106,7 @@ def test_half_the_changes_fail_then_redrive_gets_every_one_through_exactly_once(
 
     # THEN running it again finishes the job: nothing lost, nothing duplicated, the DLQ empty
     summary = redriver(aws).run(RedriveSettings(wait=True, visibility_timeout=5))
-    assert summary.totals == {"redriven": 8, "succeeded": 8, "failed_again": 0, "left": 0, "would_redrive": 0}
+    assert summary.totals == {"redriven": 8, "succeeded": 8, "failed_again": 0, "left": 0, "would_redrive": 0, "in_flight": 0}
     assert dlq_depth(aws) == 0
     assert_each_change_exactly_once(aws, 200)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from changetrail.embedded import ARCHIVE_ACCOUNT, EmbeddedAws, client, quiet_handlers
 from changetrail.embedded.faults import FAULTS
 from changetrail.executions import InterpreterHistory
-from changetrail.redrive import Redriver, RedriveSettings
+from changetrail.redrive import SERVICES, Redriver, RedriveSettings
 
 THROTTLES = {"audit table throttled"}
 """Transient faults: they clear while executions are still retrying, as throttles do."""
@@ -43,7 +43,7 @@ def write(table: str, numbers: range, items: int) -> None:
 
 
 def redrive_until_empty(aws: EmbeddedAws, rounds: int = 5) -> int:
-    clients = {name: client(name) for name in ("stepfunctions", "sqs", "s3", "dynamodbstreams")}
+    clients = {name: client(name) for name in SERVICES}
     redriver = Redriver(aws.outputs, clients, InterpreterHistory(clients["stepfunctions"], aws.outputs["state_machine_arn"]))
     redriven = 0
     for _ in range(rounds):
