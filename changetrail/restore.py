@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from changetrail.archive import Archive
-from functions.decode import binary_as_bytes
+from functions.decode import binary_as_bytes, item_key
 
 
 class RestoreError(LookupError):
@@ -41,7 +41,8 @@ def last_change(ddb: Any, audit_table: str, index: str, item_key: str, at: datet
     )["Items"]  # fmt: skip
     if not rows:
         when = f" at or before {at.isoformat()}" if at else ""
-        raise RestoreError(f"no audited change of {item_key!r}{when}")
+        hint = "; a composite key joins its parts with '|', escaping '|' and '\\' inside a part with '\\'" if "|" in item_key else ""
+        raise RestoreError(f"no audited change of {item_key!r}{when}{hint}")
     return rows[0]
 
 
@@ -54,10 +55,26 @@ def plan(outputs: dict[str, Any], ddb: Any, archive: Archive, item_key: str, at:
         raise RestoreError(f"change {sequence} of {item_key!r} is not in the archive (yet): redrive the DLQ first")
     archived, index = found
     line = archived.lines[index]
+    check_key(item_key, line)
     if event == "REMOVE" and at is not None:
         raise RestoreError(f"{item_key!r} did not exist at {at.isoformat()}: deleted at {row['modificationTime']['S']}")
     image = line["oldImage"] if event == "REMOVE" else line["newImage"]
     return RestorePlan(item_key, table, line, image)
+
+
+def check_key(given: str, line: dict[str, Any]) -> None:
+    """The item the archive line names must be the one ``given`` names, part by part.
+
+    Rows written before composite keys were escaped joined the parts with a bare ``|``, so one
+    text can name two items (("a|b", "c") and ("a", "b|c")): restoring from such a row is refused.
+    """
+    parts = list(line["itemKeyParts"].values())
+    if item_key(parts) != given:
+        shown = " | ".join(repr(part) for part in parts)
+        raise RestoreError(
+            f"key {given!r} does not name one item unambiguously: its last change is of the item with key parts {shown}; "
+            f"give that item's key as {item_key(parts)!r} (inside a part, '|' and '\\' are escaped with '\\')"
+        )
 
 
 def claimed_object(ddb: Any, outputs: dict[str, Any], row: dict[str, Any]) -> str | None:
