@@ -22,8 +22,9 @@ FINISHED = {
 }
 
 
-FAILURE_PATH = ("SendToDLQ", "SendToFallback")
-"""States that record a failure: one of them failing too does not make it the failed state."""
+FAILURE_PATH = ("SendToDLQ", "SendToFallback", "DeadLetterRejected")
+"""States that record a failure (the last one dead-letters changes that failed alone): one of them
+failing too does not make it the failed state, and one of them done means the letters were written."""
 
 
 class NoSuchExecutionError(LookupError):

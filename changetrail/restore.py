@@ -41,7 +41,9 @@ def last_change(ddb: Any, audit_table: str, index: str, item_key: str, at: datet
     )["Items"]  # fmt: skip
     if not rows:
         when = f" at or before {at.isoformat()}" if at else ""
-        hint = "; a composite key joins its parts with '|', escaping '|' and '\\' inside a part with '\\'" if "|" in item_key else ""
+        hint = (
+            "; a composite key joins its parts with '|', escaping '|' and '\\' inside a part with '\\'" if "|" in item_key else ""
+        )
         raise RestoreError(f"no audited change of {item_key!r}{when}{hint}")
     return rows[0]
 

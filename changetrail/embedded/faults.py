@@ -1,17 +1,20 @@
 """Fault injection for the embedded AWS: make one dependency fail for a window.
 
-Each fault is a context manager: inside it the dependency fails the way AWS would (a throttle,
-a hard error, a denied write), outside it everything works again. The pipeline code is untouched;
-faults act on moto's backends, the in-process Lambda runtime, or the credentials the state
-machine's tasks get.
+Each fault is a context manager over the running ``EmbeddedAws``: inside it the dependency fails
+the way AWS would (a throttle, a hard error, a denied write, a function that crashes after its
+side effects, a duplicate execution), outside it everything works again. What it yields counts
+how often it fired (``count``) and names the changes it made poison for good (``poisoned``: their
+``value``). The pipeline code is untouched; faults act on moto's backends, the in-process Lambda
+runtime, or the credentials the state machine's tasks get.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.models import DynamoDBBackend
@@ -23,6 +26,9 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from changetrail.embedded import lambdas, stepfunctions
 from changetrail.embedded.accounts import ARCHIVE_ACCOUNT, client
+
+if TYPE_CHECKING:
+    from changetrail.embedded import EmbeddedAws
 
 DENY_WRITES = {
     "Version": "2012-10-17",
@@ -146,17 +152,123 @@ def dead_letter_queue_down_while_audit_fails(outputs: dict[str, Any]) -> Iterato
         yield raised
 
 
-FAULTS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "audit table throttled": audit_put_fails(
-        "ProvisionedThroughputExceededException", "Rate of requests exceeds the allowed throughput"
+class TriggerCrashedAfterStarting(RuntimeError):
+    """The trigger started its executions, then died before answering (a timeout, say)."""
+
+
+@contextmanager
+def trigger_crashes_after_start(aws: EmbeddedAws, every_time: bool = False) -> Iterator[dict[str, int]]:
+    """The trigger starts its executions, then crashes: the stream retries the batch (bisected).
+
+    Once per record (the first delivery crashes, the retries succeed), or every time (the retries
+    run out and the stream writes its on-failure message).
+    """
+    trigger, crashed = aws.outputs["trigger_function_name"], {"count": 0}
+    seen: set[str] = set()
+
+    def crash(function_name: str, event: Any, result: Any) -> None:
+        ids = {record.get("eventID", "") for record in event.get("Records", [])}
+        if function_name == trigger and (every_time or not ids <= seen):
+            seen.update(ids)
+            crashed["count"] += 1
+            raise TriggerCrashedAfterStarting(f"{function_name} timed out after starting its executions")
+
+    lambdas.completion_hooks.append(crash)
+    try:
+        yield crashed
+    finally:
+        lambdas.completion_hooks.remove(crash)
+
+
+POISON_EVERY = 25
+"""One change in this many is poison: its new image holds a number DynamoDB would never stream."""
+
+
+@contextmanager
+def poison_changes(aws: EmbeddedAws) -> Iterator[dict[str, Any]]:
+    """Some records reach the trigger broken for good (a value Decode refuses), among ordinary ones."""
+    trigger, fired = aws.outputs["trigger_function_name"], {"count": 0, "poisoned": set()}
+
+    def poison(function_name: str, event: Any) -> None:
+        if function_name != trigger:
+            return
+        for record in event.get("Records", []):
+            value = ((record.get("dynamodb") or {}).get("NewImage") or {}).get("value", {}).get("N")
+            if value is not None and value.isdigit() and int(value) % POISON_EVERY == 7:
+                record["dynamodb"]["NewImage"]["poison"] = {"N": "not a number"}
+                fired["count"] += 1
+                fired["poisoned"].add(int(value))
+
+    lambdas.hooks.append(poison)
+    try:
+        yield fired
+    finally:
+        lambdas.hooks.remove(poison)
+
+
+@contextmanager
+def duplicate_executions(aws: EmbeddedAws) -> Iterator[dict[str, int]]:
+    """Every execution of the pipeline starts twice, at once, with the same name and input (Express is at-least-once)."""
+    machine, started = aws.outputs["state_machine_arn"], {"count": 0}
+    original = StepFunctionsParserBackend.start_execution
+
+    def twice(self: Any, state_machine_arn: str, *args: Any, **kwargs: Any) -> Any:
+        first = original(self, state_machine_arn, *args, **kwargs)
+        if state_machine_arn == machine:
+            started["count"] += 1
+            original(self, state_machine_arn, *args, **kwargs)
+        return first
+
+    StepFunctionsParserBackend.start_execution = twice  # type: ignore[method-assign]
+    try:
+        yield started
+    finally:
+        StepFunctionsParserBackend.start_execution = original  # type: ignore[method-assign]
+
+
+FAILING_LANE = 0
+
+
+@contextmanager
+def one_lane_fails(aws: EmbeddedAws) -> Iterator[dict[str, int]]:
+    """With several lanes per shard, the trigger fails every batch of one lane: only that lane gives up."""
+    (poller,) = aws.pollers
+    trigger, fired = aws.outputs["trigger_function_name"], {"count": 0}
+
+    def fail(function_name: str, event: Any) -> None:
+        records = event.get("Records", [])
+        if function_name == trigger and records and poller.mapping.lane_of(records[0]) == FAILING_LANE:
+            fired["count"] += 1
+            raise RuntimeError("injected failure in the trigger for one lane")
+
+    lambdas.hooks.append(fail)
+    try:
+        yield fired
+    finally:
+        lambdas.hooks.remove(fail)
+
+
+def on_outputs(fault: Callable[[dict[str, Any]], Any]) -> Callable[[EmbeddedAws], Any]:
+    return lambda aws: fault(aws.outputs)
+
+
+FAULTS: dict[str, Callable[[EmbeddedAws], Any]] = {
+    "audit table throttled": on_outputs(
+        audit_put_fails("ProvisionedThroughputExceededException", "Rate of requests exceeds the allowed throughput")
     ),
-    "audit table unavailable": audit_put_fails(*AUDIT_UNAVAILABLE),
-    "archive bucket denies writes": archive_denied,
-    "archive role unusable": archive_role_unusable,
-    "topic unavailable": topic_unavailable,
-    "decode raises": lambda outputs: function_raises(outputs, "-decode"),
-    "diff raises": lambda outputs: function_raises(outputs, "-diff"),
-    "start execution throttled": start_execution_throttled,
-    "dead-letter queue unavailable": dead_letter_queue_unavailable,
-    "DLQ down while audit table fails": dead_letter_queue_down_while_audit_fails,
+    "audit table unavailable": on_outputs(audit_put_fails(*AUDIT_UNAVAILABLE)),
+    "archive bucket denies writes": on_outputs(archive_denied),
+    "archive role unusable": on_outputs(archive_role_unusable),
+    "topic unavailable": on_outputs(topic_unavailable),
+    "decode raises": on_outputs(lambda outputs: function_raises(outputs, "-decode")),
+    "diff raises": on_outputs(lambda outputs: function_raises(outputs, "-diff")),
+    "start execution throttled": on_outputs(start_execution_throttled),
+    "dead-letter queue unavailable": on_outputs(dead_letter_queue_unavailable),
+    "DLQ down while audit table fails": on_outputs(dead_letter_queue_down_while_audit_fails),
+    "trigger crash after start": trigger_crashes_after_start,
+    "trigger crash after start, retries exhausted": lambda aws: trigger_crashes_after_start(aws, every_time=True),
+    "poison change among ordinary ones": poison_changes,
+    "duplicate concurrent executions": duplicate_executions,
+    "parallelization 4, one lane failing": one_lane_fails,
+    "composite keys, separator in values": lambda aws: contextlib.nullcontext({}),
 }

@@ -25,6 +25,10 @@ from changetrail.embedded.accounts import ENVIRONMENT_LOCK
 InvocationHook = Callable[[str, Any], None]
 """Called with (function name, event) before each invocation: the fault harness's entry point."""
 hooks: list[InvocationHook] = []
+CompletionHook = Callable[[str, Any, Any], None]
+"""Called with (function name, event, result) after a handler returned: raising there is a crash after
+the handler's side effects and before its caller hears of them (a timeout, say)."""
+completion_hooks: list[CompletionHook] = []
 invocations: dict[str, int] = {}
 durations: dict[str, list[float]] = {}
 """Seconds per invocation, by function name: what Lambda would bill (measured here, in-process)."""
@@ -74,6 +78,8 @@ def invoke_in_process(function: LambdaFunction, event: Any) -> tuple[str, bool, 
                     result = resolve_handler(function.handler)(payload, context)
             finally:
                 durations.setdefault(function.function_name, []).append(time.perf_counter() - started)
+            for completion in completion_hooks:
+                completion(function.function_name, payload, result)
             return json.dumps(result), False, ""
         except Exception as error:  # noqa: BLE001 -- reported to the caller as a function error, like Lambda
             body = {

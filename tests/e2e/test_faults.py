@@ -14,7 +14,10 @@ pytestmark = pytest.mark.e2e
 def test_no_change_is_lost_or_duplicated_when_one_dependency_fails_for_a_window(fault):
     row = run_fault(fault, changes=40, items=10)
 
-    assert (row.lost, row.duplicated) == (0, 0), row
+    assert (row.lost, row.duplicated_rows, row.duplicated_lines, row.misfiled) == (0, 0, 0, 0), row
+    assert row.dead_letters == row.poison, "the DLQ holds only true poison, one letter each"
+    if row.poison:
+        assert row.detail["poison audited"] == 0 and all(len(only or []) == 1 for only in row.detail["letters"]), row
     if fault == "dead-letter queue unavailable":
         assert row.failed_executions == 0, "with nothing else failing, nothing needs the DLQ"
     elif fault == "DLQ down while audit table fails":

@@ -1,5 +1,6 @@
-"""The fault matrix: for each fault, changes flow while one dependency fails, then the fault clears,
-redrive runs, and every change must have exactly one audit row and one archive line.
+"""The fault matrix: for each fault, changes flow while something fails, then the fault clears,
+redrive runs, and every change must have exactly one audit row and one archive line, or, if the
+fault made it poison for good, be in the DLQ alone.
 
 ``make faults`` runs 1,000 changes per fault and prints the table; ``tests/e2e/test_faults.py``
 runs a small version of the same matrix in the suite.
@@ -8,19 +9,27 @@ runs a small version of the same matrix in the suite.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from changetrail.embedded import ARCHIVE_ACCOUNT, EmbeddedAws, client, quiet_handlers
 from changetrail.embedded.faults import FAULTS
 from changetrail.executions import InterpreterHistory
+from changetrail.history import history_entries
 from changetrail.redrive import SERVICES, Redriver, RedriveSettings
+from functions.decode import item_key
 
 THROTTLES = {"audit table throttled"}
 """Transient faults: they clear while executions are still retrying, as throttles do."""
 OVERRIDES = {"changetrail:trigger": {"batchSize": 50, "maximumRetryAttempts": 2}}
+FAULT_OVERRIDES: dict[str, dict[str, Any]] = {
+    "parallelization 4, one lane failing": {"changetrail:trigger": {"parallelizationFactor": 4, "bisectBatchOnError": False}},
+    "composite keys, separator in values": {"changetrail:source": {"rangeKey": "sk"}},
+}
 
 
 @dataclass
@@ -28,81 +37,159 @@ class Row:
     fault: str
     changes: int
     lost: int
-    duplicated: int
+    duplicated_rows: int
+    duplicated_lines: int
+    poison: int
+    """Changes the fault broke for good."""
+    dead_letters: int
+    """Letters left in the queues after redrive: exactly the poison, one each."""
+    misfiled: int
+    """Audit rows found in another item's history."""
     redriven: int
     failed_executions: int
     injected: int | None
     """How often the fault fired (None where it is a state, e.g. a bucket policy, not a count)."""
     seconds: float
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
-def write(table: str, numbers: range, items: int) -> None:
+def item_of(n: int, items: int, composite: bool) -> dict[str, Any]:
+    """Change ``n``'s item. Composite keys put the separator inside values: ("p1|q", "r") and ("p1", "q|r") differ."""
+    if not composite:
+        return {"key": {"S": f"item-{n % items:04d}"}}
+    pair, side = divmod(n % items, 2)
+    return {"key": {"S": f"p{pair}|q"}, "sk": {"S": "r"}} if side else {"key": {"S": f"p{pair}"}, "sk": {"S": "q|r"}}
+
+
+def write(table: str, numbers: range, items: int, composite: bool) -> None:
     ddb = client("dynamodb")
     for n in numbers:
-        ddb.put_item(TableName=table, Item={"key": {"S": f"item-{n % items:04d}"}, "value": {"N": str(n)}})
+        ddb.put_item(TableName=table, Item={**item_of(n, items, composite), "value": {"N": str(n)}})
 
 
-def redrive_until_empty(aws: EmbeddedAws, rounds: int = 5) -> int:
+def redrive_until_empty(aws: EmbeddedAws, rounds: int = 6) -> int:
     clients = {name: client(name) for name in SERVICES}
     redriver = Redriver(aws.outputs, clients, InterpreterHistory(clients["stepfunctions"], aws.outputs["state_machine_arn"]))
     redriven = 0
     for _ in range(rounds):
         summary = redriver.run(RedriveSettings(wait=True, visibility_timeout=2))
         redriven += summary.totals["redriven"]
-        if redriver.depth() == 0:
+        if redriver.depth() == summary.totals["left"]:  # only what redrive leaves on purpose: poison
             break
         time.sleep(2)
     return redriven
 
 
-def observed(aws: EmbeddedAws) -> tuple[Counter[int], Counter[int]]:
+def scan(table: str) -> list[dict[str, Any]]:
+    pages = client("dynamodb").get_paginator("scan").paginate(TableName=table)
+    return [item for page in pages for item in page["Items"]]
+
+
+def value_of(row: dict[str, Any]) -> int:
+    new = row["newValue"]
+    return int(new["M"]["value"]["N"] if "M" in new else new["N"])
+
+
+def observed(aws: EmbeddedAws) -> tuple[Counter[int], Counter[int], list[dict[str, Any]]]:
     """How often each change (its unique value) appears in the Audit table and in the archive."""
-    ddb, s3 = client("dynamodb"), client("s3", ARCHIVE_ACCOUNT)
-    rows = [
-        item for page in ddb.get_paginator("scan").paginate(TableName=aws.outputs["audit_table_name"]) for item in page["Items"]
-    ]
-    audited = Counter(int(r["newValue"]["M"]["value"]["N"] if "M" in r["newValue"] else r["newValue"]["N"]) for r in rows)
-    bucket = aws.outputs["archive_bucket_name"]
+    rows = scan(aws.outputs["audit_table_name"])
+    s3, bucket = client("s3", ARCHIVE_ACCOUNT), aws.outputs["archive_bucket_name"]
     archived: Counter[int] = Counter()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for entry in page.get("Contents", []):
             for line in s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read().decode().splitlines():
-                import json
-
                 archived[int(json.loads(line)["newImage"]["value"]["N"])] += 1
-    return audited, archived
+    return Counter(value_of(row) for row in rows), archived, rows
+
+
+def dead_letters(aws: EmbeddedAws) -> list[dict[str, Any]]:
+    """Every letter left in both queues (looked at, then left there)."""
+    sqs, letters = client("sqs"), []
+    for url in (aws.outputs["dlq_url"], aws.outputs["stream_failures_queue_url"]):
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages", []):
+            letters += [json.loads(message["Body"]) for message in batch]
+    return letters
+
+
+def misfiled(aws: EmbeddedAws, rows: list[dict[str, Any]], items: int, composite: bool) -> int:
+    """Rows in an item's history that belong to another item (each value's item is known)."""
+    ddb, by_id, wrong = client("dynamodb"), {row["id"]["S"]: row for row in rows}, 0
+    for n in range(items):
+        key = item_key([value["S"] for value in item_of(n, items, composite).values()])
+        entries = history_entries(ddb, aws.outputs["audit_table_name"], aws.outputs["audit_history_index"], key)
+        wrong += sum(1 for entry in entries if value_of(by_id[entry["id"]["S"]]) % items != n)
+    return wrong
 
 
 def run_fault(name: str, changes: int, items: int = 50) -> Row:
     started = time.perf_counter()
-    with EmbeddedAws("dev", OVERRIDES) as aws:
+    composite = name == "composite keys, separator in values"
+    overrides = {**OVERRIDES, **FAULT_OVERRIDES.get(name, {})}
+    if "changetrail:trigger" in FAULT_OVERRIDES.get(name, {}):
+        overrides["changetrail:trigger"] = {**OVERRIDES["changetrail:trigger"], **FAULT_OVERRIDES[name]["changetrail:trigger"]}
+    with EmbeddedAws("dev", overrides) as aws:
         table, half = aws.outputs["source_table_name"], changes // 2
-        with FAULTS[name](aws.outputs) as raised:
-            write(table, range(0, half), items)
+        with FAULTS[name](aws) as raised:
+            write(table, range(0, half), items, composite)
             aws.pump()
             if name not in THROTTLES:
                 aws.wait_for_executions(timeout=600)
             else:
                 time.sleep(0.5)
-        write(table, range(half, changes), items)
+        write(table, range(half, changes), items, composite)
         executions = aws.settle(timeout=600)
         redriven = redrive_until_empty(aws)
-        audited, archived = observed(aws)
-    expected = set(range(changes))
-    lost = len(expected - set(audited)) + len(expected - set(archived))
-    duplicated = sum(n - 1 for n in audited.values() if n > 1) + sum(n - 1 for n in archived.values() if n > 1)
-    failed = sum(1 for e in executions if e["status"] == "FAILED")
-    return Row(name, changes, lost, duplicated, redriven, failed, raised.get("count"), round(time.perf_counter() - started, 1))
+        audited, archived, rows = observed(aws)
+        letters = dead_letters(aws)
+        wrongly_filed = misfiled(aws, rows, items, composite)
+    poisoned = set(raised.get("poisoned", ()))
+    expected = set(range(changes)) - poisoned
+    return Row(
+        fault=name,
+        changes=changes,
+        lost=len(expected - set(audited)) + len(expected - set(archived)),
+        duplicated_rows=sum(n - 1 for n in audited.values() if n > 1),
+        duplicated_lines=sum(n - 1 for n in archived.values() if n > 1),
+        poison=len(poisoned),
+        dead_letters=len(letters),
+        misfiled=wrongly_filed,
+        redriven=redriven,
+        failed_executions=sum(1 for e in executions if e["status"] == "FAILED"),
+        injected=raised.get("count"),
+        seconds=round(time.perf_counter() - started, 1),
+        detail={"poison audited": len(poisoned & set(audited)), "letters": [letter.get("only") for letter in letters]},
+    )
+
+
+COLUMNS = (
+    ("fault", 44),
+    ("changes", 7),
+    ("lost", 5),
+    ("dup rows", 8),
+    ("dup lines", 9),
+    ("poison", 6),
+    ("in DLQ", 6),
+    ("misfiled", 8),
+    ("redriven", 8),
+    ("failed exec", 11),
+    ("injected", 8),
+    ("seconds", 7),
+)
+
+
+def line(cells: tuple[Any, ...]) -> str:
+    """The fault name left-aligned, every count right-aligned under its column."""
+    return " ".join(
+        f"{cell:<{width}}" if i == 0 else f"{cell:>{width}}"
+        for i, (cell, (_, width)) in enumerate(zip(cells, COLUMNS, strict=True))
+    )
 
 
 def table(rows: list[Row]) -> str:
-    head = f"{'fault':<32} {'changes':>7} {'lost':>5} {'duplicated':>10} {'redriven':>8} {'failed exec':>11} {'injected':>8}"
-    lines = [f"{head} {'seconds':>8}"]
-    lines += [
-        f"{r.fault:<32} {r.changes:>7} {r.lost:>5} {r.duplicated:>10} {r.redriven:>8} {r.failed_executions:>11} "
-        f"{'-' if r.injected is None else r.injected:>8} {r.seconds:>8}"
-        for r in rows
-    ]
+    lines = [line(tuple(title for title, _ in COLUMNS))]
+    for r in rows:
+        cells = (r.fault, r.changes, r.lost, r.duplicated_rows, r.duplicated_lines, r.poison, r.dead_letters, r.misfiled)
+        lines.append(line((*cells, r.redriven, r.failed_executions, "-" if r.injected is None else r.injected, r.seconds)))
     return "\n".join(lines)
 
 
