@@ -142,6 +142,9 @@ def run_fault(name: str, changes: int, items: int = 50) -> Row:
         audited, archived, rows = observed(aws)
         letters = dead_letters(aws)
         wrongly_filed = misfiled(aws, rows, items, composite)
+    if composite:  # the items whose keys, joined without escaping, would share a history with another's
+        joined = Counter("|".join(v["S"] for v in item_of(n, items, composite).values()) for n in range(items))
+        raised = {"count": sum(n for n in joined.values() if n > 1)}
     poisoned = set(raised.get("poisoned", ()))
     expected = set(range(changes)) - poisoned
     return Row(

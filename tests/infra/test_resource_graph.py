@@ -163,6 +163,7 @@ def test_the_audit_table_is_keyed_by_id_with_the_item_history_index_and_pitr(dev
         "sequenceNumber",
         "modificationTime",
         "updatedAttribute",
+        "archiveKey",  # on each change's claim row: where its archive line is
     ]
     assert [(k["attributeName"], k["keyType"]) for k in index["keySchemas"]] == [("itemKey", "HASH"), ("historySortKey", "RANGE")]
     assert {a["name"]: a["type"] for a in table["attributes"]} == {"id": "S", "itemKey": "S", "historySortKey": "S"}
