@@ -134,7 +134,10 @@ def run_fault(name: str, changes: int, items: int = 50) -> Row:
             aws.pump()
             if name not in THROTTLES:
                 aws.wait_for_executions(timeout=600)
-            else:
+            else:  # a throttle clears while the writes it hit are still being retried
+                deadline = time.monotonic() + 60
+                while not raised["count"] and time.monotonic() < deadline:
+                    time.sleep(0.05)
                 time.sleep(0.5)
         write(table, range(half, changes), items, composite)
         executions = aws.settle(timeout=600)
