@@ -114,13 +114,21 @@ def fits_dynamodb(row: DynamoItem) -> bool:
     return item_size(row) <= ITEM_LIMIT and all(nesting_depth(value) <= NESTING_LIMIT for value in row.values())
 
 
-def fit_row(row: DynamoItem) -> DynamoItem:
+ROW_METADATA_BYTES = 16 * 1024
+"""More than a row's attributes besides its values take (keys of at most 3 KB among them)."""
+
+
+def fit_row(row: DynamoItem, line_bytes: int | None = None) -> DynamoItem:
     """The row as DynamoDB can hold it: a value too large (or too deep) for a row stays in the archive line.
 
     The row then names the attributes it left there (``valuesInArchive``); the change's archive
     line holds both whole images, and the claim row of the change names that line's object.
+    ``line_bytes``, the size of that line, bounds the row: a value's JSON is never smaller than
+    DynamoDB's size of it, so a row from a line well under 400 KB fits and is not sized.
     """
-    if fits_dynamodb(row):
+    small = line_bytes is not None and line_bytes + ROW_METADATA_BYTES <= ITEM_LIMIT
+    deep = any(nesting_depth(row[name]) > NESTING_LIMIT for name in VALUE_ATTRIBUTES if name in row)
+    if not deep and (small or item_size(row) <= ITEM_LIMIT):
         return row
     fitted = {name: value for name, value in row.items() if name not in VALUE_ATTRIBUTES}
     moved = [name for name in VALUE_ATTRIBUTES if name in row]
@@ -146,8 +154,10 @@ class Planned:
 
 def plan(change: Change, archive_key: str, settings: WriteSettings) -> Planned:
     masked = redacted(change, settings.redact)
-    rows = [fit_row(row) for row in audit_rows(masked, archive_key)]
-    return Planned(change, rows, archive_line(masked if settings.redact_in_archive else change))
+    line = archive_line(masked if settings.redact_in_archive else change)
+    # The line holds the change's real values (or the masked ones, which are no larger).
+    size = len(line.encode()) if settings.redact_in_archive or not settings.redact else None
+    return Planned(change, [fit_row(row, size) for row in audit_rows(masked, archive_key)], line)
 
 
 # ---------------------------------------------------------------- writing
