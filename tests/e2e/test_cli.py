@@ -78,6 +78,10 @@ def test_user_errors_are_one_line_with_exit_code_2(aws, tmp_path, capsys):
     assert code == 2 and err.strip() == "changetrail: no audited change of 'NEVER-SEEN'"
     code, _, err = run(capsys, "replay", "--outputs", str(outputs), "--from", "yesterday")
     assert code == 2 and "is not an ISO 8601 time" in err
+    for flag, value in (("--max", "-3"), ("--max-attempts", "0"), ("--visibility-timeout", "50000")):
+        with pytest.raises(SystemExit) as refused:
+            run(capsys, "redrive", "--outputs", str(outputs), flag, value)
+        assert refused.value.code == 2 and value in capsys.readouterr().err
     outputs.write_text("{}")
     code, _, err = run(capsys, "redrive", "--outputs", str(outputs))
     assert code == 2 and "stack outputs lack" in err

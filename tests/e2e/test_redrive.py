@@ -205,3 +205,20 @@ def test_records_past_the_streams_retention_are_named_and_left(aws):
     assert outcome.action == "lost-to-retention"
     assert "records 1000..1009 of shardId-00000001541626099285-f35f62ef are past the stream's retention" in outcome.detail
     assert "archive" in outcome.detail
+
+
+def test_letters_an_interrupted_run_still_hides_are_reported_in_flight_with_when_they_return(aws):
+    policy = break_archive(aws)
+    change_items(0, 2)
+    aws.settle()
+    fix_archive(aws, policy)
+    sqs = client("sqs")
+    # An earlier run received the letter and died: it stays hidden for that run's visibility timeout.
+    (taken,) = sqs.receive_message(QueueUrl=aws.outputs["dlq_url"], VisibilityTimeout=600)["Messages"]
+
+    summary = redriver(aws).run(RedriveSettings(visibility_timeout=45))
+
+    assert summary.totals["redriven"] == 0 and summary.in_flight == 1
+    assert "in flight 1" in summary.render() and "(45 s if a redrive took them)" in summary.render()
+    sqs.change_message_visibility(QueueUrl=aws.outputs["dlq_url"], ReceiptHandle=taken["ReceiptHandle"], VisibilityTimeout=0)
+    assert redriver(aws).run(RedriveSettings(wait=True)).totals["succeeded"] == 1

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from changetrail.executions import LogsHistory, NoSuchExecutionError, build_execution, render_timeline
+from changetrail.executions import Event, LogsHistory, NoSuchExecutionError, build_execution, render_timeline
 
 RECORDED = Path(__file__).resolve().parents[1] / "events" / "express_execution_logs.jsonl"
 GROUP = "/aws/vendedlogs/states/changetrail-prod-pipeline"
@@ -195,3 +195,37 @@ def test_history_events_sharing_a_millisecond_keep_their_order_by_id():
 
     assert (execution.name, execution.status) == ("n", "SUCCEEDED")
     assert [s.name for s in execution.steps] == ["Decode", "Diff", "Done"] and all(s.exited for s in execution.steps)
+
+
+def event(type_: str, second: int, event_id: int, **details) -> Event:
+    return Event(type=type_, time=datetime(2026, 12, 1, 0, 0, second, tzinfo=UTC), id=event_id, **details)
+
+
+def test_at_level_error_the_failure_summary_names_the_failed_state_and_the_records():
+    # ERROR-level logs carry no state events and no input: only the failing task and the end.
+    summary = json.dumps({"failedState": "Archive", "records": 32, "cause": "Forbidden (Status Code: 403)"})
+    events = [
+        event("TaskFailed", 1, 7, error="S3.AccessDenied", cause="Forbidden (Status Code: 403)"),
+        event("FailStateEntered", 2, 20, name="Failed"),
+        event("ExecutionFailed", 2, 21, error="S3.AccessDenied", cause=summary),
+    ]
+
+    execution = build_execution("chg-1", "arn", events)
+
+    assert (execution.status, execution.failed_state, execution.records) == ("FAILED", "Archive", 32)
+    assert execution.cause == "Forbidden (Status Code: 403)", "the original cause, not the summary's JSON"
+
+
+def test_changes_rejected_alone_name_the_state_that_rejected_them():
+    summary = json.dumps({"failedState": "Decode", "records": 7, "cause": "1 of 7 changes dead-lettered alone"})
+    events = [event("ExecutionStarted", 0, 1), event("ExecutionFailed", 1, 40, error="ChangesRejected", cause=summary)]
+
+    execution = build_execution("chg-2", "arn", events)
+
+    assert (execution.error, execution.failed_state) == ("ChangesRejected", "Decode")
+
+
+def test_a_cause_that_is_not_a_summary_is_shown_as_it_is():
+    events = [event("ExecutionFailed", 1, 2, error="States.Runtime", cause="not json {")]
+
+    assert build_execution("chg-3", "arn", events).cause == "not json {"
