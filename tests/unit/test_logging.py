@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
-from functions import decode, diff, trigger
+from functions import decode, diff, notify, trigger, write_audit
 from functions.contracts import batch_id
 from tests.unit.conftest import KEY_NAMES
+from tests.unit.test_notify import FakeSns
 from tests.unit.test_trigger import BUCKET, MACHINE_ARN, FakeS3, FakeStepFunctions, LambdaContext
+from tests.unit.test_write_audit import FakeTable
 
 SECRET = "s3cr3t-value-that-must-not-be-logged"
 
@@ -34,15 +36,20 @@ def run_pipeline_handlers(event: dict[str, Any], monkeypatch) -> tuple[dict[str,
     monkeypatch.setattr(trigger, "_clients", {"stepfunctions": sfn, "s3": FakeS3()})
     trigger.handler(event, LambdaContext())
     (execution_input,) = sfn.inputs()
+    monkeypatch.setenv("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:changes")
+    monkeypatch.setattr(write_audit, "_ddb", FakeTable())
+    monkeypatch.setattr(notify, "_sns", FakeSns())
     decoded = decode.handler(execution_input, LambdaContext(function_name="changetrail-dev-decode"))
-    diff.handler(decoded, LambdaContext(function_name="changetrail-dev-diff"))
+    diffed = diff.handler(decoded, LambdaContext(function_name="changetrail-dev-diff"))
+    written = write_audit.handler(diffed, LambdaContext(function_name="changetrail-dev-write-audit"))
+    notify.handler(written, LambdaContext(function_name="changetrail-dev-notify"))
     return execution_input, sfn
 
 
 @pytest.fixture
 def logged(recorded_batch, monkeypatch) -> list[dict[str, Any]]:
     buffer = io.StringIO()
-    loggers = (trigger.logger, decode.logger, diff.logger)
+    loggers = (trigger.logger, decode.logger, diff.logger, write_audit.logger, notify.logger)
     saved = [(logger.registered_handler.stream, logger.log_level) for logger in loggers]
     try:
         for logger in loggers:
@@ -59,15 +66,17 @@ def logged(recorded_batch, monkeypatch) -> list[dict[str, Any]]:
 def test_each_handler_logs_the_batch_under_its_id_with_every_event_id(logged, recorded_batch):
     event_ids = [record["eventID"] for record in recorded_batch()["Records"]]
     by_message = {line["message"]: line for line in logged}
-    assert {"execution started", "decoded", "diffed", "batch handled"} <= set(by_message)
+    assert {"execution started", "decoded", "diffed", "written", "notified", "batch handled"} <= set(by_message)
     started = by_message["execution started"]
     correlation = batch_id(started["batch"])
+    for message in ("execution started", "decoded", "diffed", "written", "notified"):
+        assert by_message[message]["correlation_id"] == correlation, message
     for message in ("execution started", "decoded", "diffed"):
-        line = by_message[message]
-        assert line["correlation_id"] == correlation, message
-        assert line["eventIds"] == event_ids, message
+        assert by_message[message]["eventIds"] == event_ids, message
+    # The secret replaced the one value the MODIFY changed, so that MODIFY changes nothing any more.
+    assert by_message["written"]["summary"]["changes"] == len(event_ids) - 1
     services = {line["service"] for line in logged}
-    assert services == {"changetrail-trigger", "changetrail-decode", "changetrail-diff"}
+    assert services == {f"changetrail-{name}" for name in ("trigger", "decode", "diff", "write-audit", "notify")}
     # The invocation summary belongs to no one batch.
     assert "correlation_id" not in by_message["batch handled"] or by_message["batch handled"]["correlation_id"] is None
 
