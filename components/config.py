@@ -206,9 +206,19 @@ SECTION = ConfigDict(
 
 
 # -- the sections ---------------------------------------------------------------------------
+FilterPatterns = Annotated[
+    tuple[Annotated[str, AfterValidator(_filter_pattern)], ...],
+    Fix('give a list of JSON strings, e.g. \'{"eventName": ["REMOVE"]}\''),
+]
+AttributeNames = Annotated[
+    tuple[Annotated[str, StringConstraints(pattern=ATTRIBUTE_NAME)], ...],
+    Fix("list top-level attribute names, e.g. [updatedAt, lastSeen]"),
+]
+
+
 @dataclass(frozen=True, config=SECTION)
 class SourceConfig:
-    """The table whose changes are audited."""
+    """A table whose changes are audited."""
 
     table_name: TableName = "Configuration"
     hash_key: Annotated[str, ATTRIBUTE] = "key"
@@ -216,6 +226,16 @@ class SourceConfig:
     create: Flag = True
     """False: attach to an existing table; ``stream_arn`` is then required."""
     stream_arn: Annotated[str | None, Text(STREAM_ARN, STREAM_ARN_FIX)] = None
+    filter_patterns: FilterPatterns | None = None
+    """Event-source-mapping filter patterns, each a JSON string; unset: ``trigger.filterPatterns``."""
+    ignore_attributes: AttributeNames = ()
+    """A change of only these attributes is not audited, archived or announced; they never get a row."""
+    audit_attributes: AttributeNames = ()
+    """Only these attributes get rows when an item is modified (empty: every attribute)."""
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        return (self.hash_key, self.range_key) if self.range_key else (self.hash_key,)
 
     @model_validator(mode="after")
     def _consistent(self) -> SourceConfig:
@@ -223,12 +243,20 @@ class SourceConfig:
             raise _invalid(
                 "streamArn", "is required when create is false", "give the existing table's stream ARN, or set create: true"
             )
-        if self.range_key == self.hash_key:
+        if self.ignore_attributes and self.audit_attributes:
             raise _invalid(
-                "rangeKey",
-                f"is {self.range_key!r}, the same attribute as {_key('source.hashKey')}",
-                "give the table's range key attribute, or remove rangeKey if the table has none",
+                "auditAttributes",
+                "is set beside ignoreAttributes, which it already implies",
+                "keep one of them: auditAttributes (only these) or ignoreAttributes (all but these)",
             )
+        for rule in ("ignoreAttributes", "auditAttributes"):
+            names = self.ignore_attributes if rule == "ignoreAttributes" else self.audit_attributes
+            keys = [name for name in names if name in self.key_names]
+            if keys:
+                raise _invalid(rule, f"names the key attribute {keys[0]!r}", "leave the key out: a change's key is always audited")
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                raise _invalid(rule, f"names {repeated[0]!r} twice", "name each attribute once")
         return self
 
 
@@ -276,11 +304,8 @@ class TriggerConfig:
     maximum_record_age_seconds: Annotated[int, Between(60, 604_800)] = 86400
     bisect_batch_on_error: Flag = True
     parallelization_factor: Annotated[int, Between(1, 10)] = 1
-    filter_patterns: Annotated[
-        tuple[Annotated[str, AfterValidator(_filter_pattern)], ...],
-        Fix('give a list of JSON strings, e.g. \'{"eventName": ["REMOVE"]}\''),
-    ] = ()
-    """Event-source-mapping filter patterns, each a JSON string."""
+    filter_patterns: FilterPatterns = ()
+    """Event-source-mapping filter patterns, each a JSON string, for every source that sets none of its own."""
     max_inline_payload_bytes: Annotated[int, Between(4096, 200_000)] = 160_000
     memory_size: Annotated[int, Between(128, 10240)] = 256
 
@@ -394,7 +419,10 @@ class Settings:
     stack: str
     region: str
     deployment: Annotated[Literal["pipeline", "archive-target"], Fix("use pipeline or archive-target")] = "pipeline"
-    source: SourceConfig
+    source: SourceConfig | None = None
+    """One audited table: read as ``sources`` of one."""
+    sources: Annotated[tuple[SourceConfig, ...], Fix("list the audited tables, each a map of source settings")] = ()
+    """The audited tables; the first keeps the resource names a stack of one source has."""
     audit: AuditConfig
     trigger: TriggerConfig
     workflow: WorkflowConfig
@@ -415,6 +443,13 @@ class Settings:
         """Fixed, so the archive target can trust it before the pipeline exists."""
         return workflow_role_name(self.stack)
 
+    def source_key(self, index: int) -> str:
+        """How the stack config names the ``index``-th source: ``source`` when it is written alone."""
+        return "source" if self.source is not None else f"sources[{index}]"
+
+    def filter_patterns(self, source: SourceConfig) -> tuple[str, ...]:
+        return source.filter_patterns if source.filter_patterns is not None else self.trigger.filter_patterns
+
     @model_validator(mode="before")
     @classmethod
     def _stack_defaults(cls, data: Any) -> Any:
@@ -429,6 +464,11 @@ class Settings:
             data["archive"] = {**derived, **archive}
         if data.get("deployment") != "archive-target":
             data.pop("pipeline", None)
+        if data.get("sources") in (None, [], ()):
+            data["source"] = data.get("source") or {}
+            data["sources"] = [data["source"]]
+        elif data.get("source") is not None:
+            raise _invalid("source", "is set beside changetrail:sources", "list it in changetrail:sources, or keep source alone")
         return data
 
     @model_validator(mode="after")
@@ -452,12 +492,27 @@ class Settings:
         if self.pipeline is not None and archive.account_id == self.pipeline.account_id:
             whose = f"the pipeline's account too ({_key('pipeline.accountId')})"
             raise _invalid("archive.accountId", *_same_account(archive.account_id, whose))
-        if self.audit.table_name == self.source.table_name:
+        tables = [source.table_name for source in self.sources]
+        if self.audit.table_name in tables:
             raise _invalid(
                 "audit.tableName",
-                f"is {self.audit.table_name!r}, the table being audited ({_key('source.tableName')})",
+                f"is {self.audit.table_name!r}, the table being audited ({_key(self.source_key(tables.index(self.audit.table_name)))}"
+                ".tableName)",
                 "give the Audit table a name of its own, e.g. Audit",
             )
+        for index, (source, table) in enumerate(zip(self.sources, tables, strict=True)):
+            if source.range_key == source.hash_key:
+                raise _invalid(
+                    f"{self.source_key(index)}.rangeKey",
+                    f"is {source.range_key!r}, the same attribute as {_key(self.source_key(index))}.hashKey",
+                    "give the table's range key attribute, or remove rangeKey if the table has none",
+                )
+            if table in tables[:index]:
+                raise _invalid(
+                    f"{self.source_key(index)}.tableName",
+                    f"is {table!r}, as {_key(self.source_key(tables.index(table)))}.tableName",
+                    "audit each table once: merge the two entries",
+                )
         if self.redaction.attributes and workflow.include_execution_data and workflow.log_level != "OFF":
             raise _invalid(
                 "redaction.attributes",
@@ -526,24 +581,48 @@ def _explain(field: FieldInfo, value: Any) -> tuple[str, str]:
     return f"is {value!r}", "set a valid value in Pulumi.<stack>.yaml"
 
 
+LIST_OF_SECTIONS = ("sources",)
+"""Keys whose value is a list of sections: an error names the entry, as ``sources[1].hashKey``."""
+
+
+def _settings_path(loc: tuple[int | str, ...]) -> list[str]:
+    """pydantic's location as config keys: a list of sections keeps the position, any other list is shown whole."""
+    path: list[str] = []
+    for part in loc:
+        if isinstance(part, str):
+            path.append(part)
+        elif path and path[-1] in LIST_OF_SECTIONS:
+            path[-1] = f"{path[-1]}[{part}]"
+    return path
+
+
+def _lookup(value: Any, part: str) -> Any:
+    name, _, index = part.partition("[")
+    value = value.get(name) if isinstance(value, dict) else None
+    if index and isinstance(value, list):
+        position = int(index.rstrip("]"))
+        value = value[position] if position < len(value) else None
+    return value
+
+
 def _message(error: ErrorDetails, raw: dict[str, Any], within: tuple[str, ...] = ()) -> str:
     """One line for one of pydantic's errors: the full key, what is wrong, and the fix."""
-    # List positions are dropped: the message shows the whole list, as written.
-    path = [*within, *(part for part in error["loc"] if isinstance(part, str))]
+    path = [*within, *_settings_path(error["loc"])]
     ctx = error.get("ctx") or {}
     if error["type"] == "config":
         path += [part for part in ctx["setting"].split(".") if part]
         return f"{_key('.'.join(path))} {ctx['problem']}; fix: {ctx['fix']}"
     value: Any = raw
     for part in path:
-        value = value.get(part) if isinstance(value, dict) else None
+        value = _lookup(value, part)
     section: type | None = Settings
     field: FieldInfo | None = None
     for depth, part in enumerate(path):
         known = _fields(section) if section else {}
-        if part not in known:
+        name = part.partition("[")[0]
+        if name not in known:
             return _unknown(path[: depth + 1], (key for key in known if section is not Settings or key not in NOT_KEYS))
-        field = known[part]
+        field = known[name]
         section = _section_class(field.annotation)
     if section is not None and error["type"] in ("dataclass_type", "dataclass_exact_type"):
         example = sorted(_fields(section))[0]
@@ -618,7 +697,7 @@ def load_settings(get: Callable[[str], Any], stack: str, region: str | None, key
     data: dict[str, Any] = {"stack": stack, "region": region}
     for key in KEYS:
         value = get(key)
-        if value is None and key in SECTIONS:
+        if value is None and key in SECTIONS and key not in ("source", *LIST_OF_SECTIONS):
             value = {}  # an absent section is an empty one: its defaults apply, and its required settings are named
         if value is not None:
             data[key] = value
