@@ -7,10 +7,11 @@ import pulumi_aws as aws
 
 from components.archive_target import ArchiveTarget, ArchiveTargetArgs
 from components.audit_table import HISTORY_INDEX, AuditTable, AuditTableArgs
-from components.config import Settings, check_archive_account, load_settings, pulumi_keys, pulumi_reader
+from components.config import Settings, check_archive_account, load_settings, pulumi_keys, pulumi_reader, source_names
 from components.encryption import StackKey, StackKeyArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.notifications import Notifications, NotificationsArgs
+from components.pipeline_function import FunctionDefaults
 from components.source_table import SourceTable, SourceTableArgs
 from components.trigger import Trigger, TriggerArgs
 from components.workflow import Workflow, WorkflowArgs, payload_bucket_name
@@ -81,16 +82,29 @@ def deploy_pipeline(settings: Settings) -> None:
             s3_decrypters=(archive_role,),
         ),
     )
-    source = SourceTable("source", SourceTableArgs(settings.source, key.arn))
     audit = AuditTable("audit", AuditTableArgs(settings.audit, key.arn))
     notifications = Notifications(
         "notifications",
         NotificationsArgs(topic_name=f"{settings.prefix}-changes", kms_key_arn=key.arn, emails=settings.notifications.emails),
     )
+    functions = FunctionDefaults(
+        lambdas=settings.lambdas,
+        region=settings.region,
+        log_retention_days=settings.workflow.log_retention_days,
+        tracing=settings.workflow.tracing,
+        kms_key_arn=key.arn,
+    )
     workflow = Workflow(
         "workflow",
         WorkflowArgs(
-            settings=settings,
+            prefix=settings.prefix,
+            role_name=settings.workflow_role_name,
+            config=settings.workflow,
+            sources=settings.sources,
+            notifications=settings.notifications,
+            redaction=settings.redaction,
+            archive=archive,
+            functions=functions,
             account_id=account_id,
             audit_table_name=audit.table_name,
             audit_table_arn=audit.table_arn,
@@ -100,17 +114,29 @@ def deploy_pipeline(settings: Settings) -> None:
             kms_key_arn=key.arn,
         ),
     )
-    trigger = Trigger(
-        "trigger",
-        TriggerArgs(
-            settings=settings,
-            stream_arn=source.stream_arn,
-            state_machine_arn=workflow.state_machine_arn,
-            payload_bucket_arn=workflow.payload_bucket_arn,
-            payload_bucket_name=workflow.payload_bucket_name,
-            kms_key_arn=key.arn,
-        ),
-    )
+    sources = []
+    for index, config in enumerate(settings.sources):
+        names = source_names(settings.stack, settings.trigger.function_name, index, config.table_name)
+        table = SourceTable(f"source{names.component}", SourceTableArgs(config, key.arn, settings.source_key(index)))
+        trigger = Trigger(
+            f"trigger{names.component}",
+            TriggerArgs(
+                config=settings.trigger,
+                source=config,
+                filter_patterns=settings.filter_patterns(config),
+                function_name=names.trigger_function,
+                failures_queue_name=names.failures_queue,
+                failures_retention_days=14,
+                functions=functions,
+                stream_arn=table.stream_arn,
+                state_machine_arn=workflow.state_machine_arn,
+                payload_bucket_arn=workflow.payload_bucket_arn,
+                payload_bucket_name=workflow.payload_bucket_name,
+                kms_key_arn=key.arn,
+            ),
+        )
+        sources.append((table, trigger))
+    (source, trigger), *_ = sources
     outputs = {
         "stack": settings.stack,
         "region": settings.region,
@@ -141,6 +167,18 @@ def deploy_pipeline(settings: Settings) -> None:
         "archive_account_id": archive.account_id,
         "archive_prefix": archive.prefix,
         "kms_key_arn": key.arn,
+        "sources": [
+            {
+                "table_name": table.table_name,
+                "table_arn": table.table_arn,
+                "stream_arn": table.stream_arn,
+                "trigger_function_name": trigger.function_name,
+                "event_source_mapping_uuid": trigger.mapping_uuid,
+                "stream_failures_queue_url": trigger.failures_queue_url,
+                "stream_failures_queue_arn": trigger.failures_queue_arn,
+            }
+            for table, trigger in sources
+        ],
     }
     if settings.monitoring.enabled:
         monitoring = Monitoring(

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
@@ -63,6 +65,29 @@ def stack_prefix(stack: str) -> str:
 def workflow_role_name(stack: str) -> str:
     """Fixed, so the archive target can trust it before the pipeline exists."""
     return f"{stack_prefix(stack)}-workflow"
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceNames:
+    """What one source's resources are called: the first keeps the names of a stack with one source."""
+
+    component: str
+    """The prefix of its Pulumi resource names (``source``/``trigger`` for the first)."""
+    trigger_function: str
+    failures_queue: str
+
+
+def source_names(stack: str, trigger_function: str, index: int, table: str) -> SourceNames:
+    if index == 0:
+        return SourceNames("", trigger_function, f"{stack_prefix(stack)}-stream-failures")
+    slug = re.sub(r"[^A-Za-z0-9_-]", "-", table)
+    function = f"{stack_prefix(stack)}-trigger-{slug}"
+    if len(function) > 64:  # Lambda's limit; keep the names of two long tables apart
+        function = f"{function[:55]}-{hashlib.sha256(table.encode()).hexdigest()[:8]}"
+    queue = f"{stack_prefix(stack)}-{slug}-stream-failures"
+    if len(queue) > 80:  # SQS's limit
+        queue = f"{queue[:71]}-{hashlib.sha256(table.encode()).hexdigest()[:8]}"
+    return SourceNames(f"-{slug}", function, queue)
 
 
 def archive_names(stack: str, account_id: str | None) -> dict[str, str]:
@@ -253,7 +278,9 @@ class SourceConfig:
             names = self.ignore_attributes if rule == "ignoreAttributes" else self.audit_attributes
             keys = [name for name in names if name in self.key_names]
             if keys:
-                raise _invalid(rule, f"names the key attribute {keys[0]!r}", "leave the key out: a change's key is always audited")
+                raise _invalid(
+                    rule, f"names the key attribute {keys[0]!r}", "leave the key out: a change's key is always audited"
+                )
             repeated = sorted({name for name in names if names.count(name) > 1})
             if repeated:
                 raise _invalid(rule, f"names {repeated[0]!r} twice", "name each attribute once")
@@ -494,10 +521,10 @@ class Settings:
             raise _invalid("archive.accountId", *_same_account(archive.account_id, whose))
         tables = [source.table_name for source in self.sources]
         if self.audit.table_name in tables:
+            audited = _key(self.source_key(tables.index(self.audit.table_name)))
             raise _invalid(
                 "audit.tableName",
-                f"is {self.audit.table_name!r}, the table being audited ({_key(self.source_key(tables.index(self.audit.table_name)))}"
-                ".tableName)",
+                f"is {self.audit.table_name!r}, the table being audited ({audited}.tableName)",
                 "give the Audit table a name of its own, e.g. Audit",
             )
         for index, (source, table) in enumerate(zip(self.sources, tables, strict=True)):

@@ -35,18 +35,25 @@ def powertools_layer(config: LambdaConfig, region: str) -> str:
 
 
 @dataclass(frozen=True)
-class PipelineFunctionArgs:
-    function_name: str
-    handler: str
-    description: str
+class FunctionDefaults:
+    """What every function of a stack shares: runtime and layer, region, logs, tracing, the key of its log group."""
+
     lambdas: LambdaConfig
     region: str
-    memory_size: int
-    timeout: int
     log_retention_days: int
     tracing: bool
     kms_key_arn: pulumi.Input[str]
-    """Encrypts the function's log group."""
+    """Encrypts each function's log group."""
+
+
+@dataclass(frozen=True)
+class PipelineFunctionArgs:
+    defaults: FunctionDefaults
+    function_name: str
+    handler: str
+    description: str
+    memory_size: int
+    timeout: int = 60
     environment: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     statements: list[dict[str, Any]] = field(default_factory=list)
     """What the function itself may do, beyond writing its own logs (and traces)."""
@@ -62,11 +69,12 @@ class PipelineFunction(pulumi.ComponentResource):
     def __init__(self, name: str, args: PipelineFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("changetrail:functions:PipelineFunction", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        defaults = args.defaults
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=f"/aws/lambda/{args.function_name}",
-            retention_in_days=args.log_retention_days,
-            kms_key_id=args.kms_key_arn,
+            retention_in_days=defaults.log_retention_days,
+            kms_key_id=defaults.kms_key_arn,
             opts=child,
         )
         role = aws.iam.Role(f"{name}-role", assume_role_policy=service_trust("lambda.amazonaws.com"), opts=child)
@@ -74,7 +82,7 @@ class PipelineFunction(pulumi.ComponentResource):
             allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [pulumi.Output.concat(log_group.arn, ":*")]),
             *args.statements,
         ]
-        if args.tracing:
+        if defaults.tracing:
             # X-Ray's write actions support no resource-level permissions.
             statements.append(allow("WriteTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]))
         policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy_document(statements), opts=child)
@@ -83,15 +91,15 @@ class PipelineFunction(pulumi.ComponentResource):
             name=args.function_name,
             description=args.description,
             role=role.arn,
-            runtime=args.lambdas.runtime,
-            architectures=[args.lambdas.architecture],
+            runtime=defaults.lambdas.runtime,
+            architectures=[defaults.lambdas.architecture],
             handler=args.handler,
             code=function_code(),
-            layers=[powertools_layer(args.lambdas, args.region)],
+            layers=[powertools_layer(defaults.lambdas, defaults.region)],
             memory_size=args.memory_size,
             timeout=args.timeout,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables={"POWERTOOLS_LOG_LEVEL": "INFO", **args.environment}),
-            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active" if args.tracing else "PassThrough"),
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active" if defaults.tracing else "PassThrough"),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, policy]),
         )

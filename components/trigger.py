@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.config import Settings
+from components.config import SourceConfig, TriggerConfig
 from components.encryption import use_key
 from components.iam import allow
-from components.pipeline_function import PipelineFunction, PipelineFunctionArgs
+from components.pipeline_function import FunctionDefaults, PipelineFunction, PipelineFunctionArgs
 from components.queues import dead_letter_queue
 from components.workflow import PAYLOAD_PREFIX
 from functions.trigger import NOT_STARTED, STARTED
@@ -24,7 +24,14 @@ STREAM_READ_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamo
 
 @dataclass(frozen=True)
 class TriggerArgs:
-    settings: Settings
+    config: TriggerConfig
+    source: SourceConfig
+    filter_patterns: tuple[str, ...]
+    """The source's own filter patterns, or the stack's for every source."""
+    function_name: str
+    failures_queue_name: str
+    failures_retention_days: int
+    functions: FunctionDefaults
     stream_arn: pulumi.Input[str]
     state_machine_arn: pulumi.Input[str]
     payload_bucket_arn: pulumi.Input[str]
@@ -42,21 +49,18 @@ class Trigger(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TriggerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("changetrail:trigger:Trigger", name, None, opts)
-        s, t = args.settings, args.settings.trigger
-        failures = dead_letter_queue(f"{name}-stream-failures", f"{s.prefix}-stream-failures", 14, args.kms_key_arn, self)
+        t, region = args.config, args.functions.region
+        failures = dead_letter_queue(
+            f"{name}-stream-failures", args.failures_queue_name, args.failures_retention_days, args.kms_key_arn, self
+        )
         function = PipelineFunction(
             f"{name}-producer",
             PipelineFunctionArgs(
-                function_name=t.function_name,
+                defaults=args.functions,
+                function_name=args.function_name,
                 handler="functions.trigger.handler",
                 description="changetrail trigger: stream batch -> Express executions",
-                lambdas=s.lambdas,
-                region=s.region,
                 memory_size=t.memory_size,
-                timeout=60,
-                log_retention_days=s.workflow.log_retention_days,
-                tracing=s.workflow.tracing,
-                kms_key_arn=args.kms_key_arn,
                 environment={
                     "STATE_MACHINE_ARN": args.state_machine_arn,
                     "PAYLOAD_BUCKET": args.payload_bucket_name,
@@ -79,7 +83,7 @@ class Trigger(pulumi.ComponentResource):
                         args.kms_key_arn,
                         ["kms:Decrypt", "kms:GenerateDataKey"],
                         ["dynamodb", "s3", "sqs"],
-                        s.region,
+                        region,
                     ),
                 ],
             ),
@@ -97,9 +101,9 @@ class Trigger(pulumi.ComponentResource):
             )
         filter_criteria = (
             aws.lambda_.EventSourceMappingFilterCriteriaArgs(
-                filters=[aws.lambda_.EventSourceMappingFilterCriteriaFilterArgs(pattern=p) for p in t.filter_patterns]
+                filters=[aws.lambda_.EventSourceMappingFilterCriteriaFilterArgs(pattern=p) for p in args.filter_patterns]
             )
-            if t.filter_patterns
+            if args.filter_patterns
             else None
         )
         mapping = aws.lambda_.EventSourceMapping(

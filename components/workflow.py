@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 import statemachine
-from components.config import Settings
+from components.config import ArchiveConfig, NotificationsConfig, RedactionConfig, SourceConfig, WorkflowConfig
 from components.encryption import use_key
 from components.iam import allow, policy_document, service_trust
-from components.pipeline_function import PipelineFunction, PipelineFunctionArgs
+from components.pipeline_function import FunctionDefaults, PipelineFunction, PipelineFunctionArgs
 from components.queues import dead_letter_queue
 from components.secure_bucket import SecureBucket, SecureBucketArgs, expire_after
 from functions.claims import ARCHIVE_BODY_PREFIX, DEAD_LETTER_PREFIX, STAGE_PREFIX
@@ -39,7 +41,16 @@ def payload_bucket_name(prefix: str, account_id: pulumi.Input[str]) -> pulumi.Ou
 
 @dataclass(frozen=True)
 class WorkflowArgs:
-    settings: Settings
+    prefix: str
+    """``changetrail-<stack>``: starts every name the workflow creates."""
+    role_name: str
+    """The state machine role's fixed name (the archive account trusts it by name)."""
+    config: WorkflowConfig
+    sources: tuple[SourceConfig, ...]
+    notifications: NotificationsConfig
+    redaction: RedactionConfig
+    archive: ArchiveConfig
+    functions: FunctionDefaults
     account_id: pulumi.Input[str]
     audit_table_name: pulumi.Input[str]
     audit_table_arn: pulumi.Input[str]
@@ -47,6 +58,21 @@ class WorkflowArgs:
     archive_bucket_name: pulumi.Input[str]
     archive_role_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
+
+
+def source_keys(sources: tuple[SourceConfig, ...]) -> str:
+    """Decode's map of table -> key attributes (hash first), as JSON."""
+    return json.dumps({source.table_name: list(source.key_names) for source in sources}, separators=(",", ":"))
+
+
+def attribute_rules(sources: tuple[SourceConfig, ...]) -> str:
+    """Diff's map of table -> attribute rules, as JSON; tables without rules are left out."""
+    rules = {
+        source.table_name: {"ignore": list(source.ignore_attributes), "audit": list(source.audit_attributes)}
+        for source in sources
+        if source.ignore_attributes or source.audit_attributes
+    }
+    return json.dumps(rules, separators=(",", ":"))
 
 
 class Workflow(pulumi.ComponentResource):
@@ -62,16 +88,15 @@ class Workflow(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WorkflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("changetrail:workflow:Workflow", name, None, opts)
-        s = args.settings
         child = pulumi.ResourceOptions(parent=self)
-        dlq = dead_letter_queue(f"{name}-dlq", f"{s.prefix}-dlq", s.workflow.dlq_retention_days, args.kms_key_arn, self)
+        dlq = dead_letter_queue(f"{name}-dlq", f"{args.prefix}-dlq", args.config.dlq_retention_days, args.kms_key_arn, self)
         payloads = SecureBucket(
             f"{name}-payloads",
             SecureBucketArgs(
-                bucket_name=payload_bucket_name(s.prefix, args.account_id),
+                bucket_name=payload_bucket_name(args.prefix, args.account_id),
                 kms_key_arn=args.kms_key_arn,
                 # Claim checks must outlive the DLQ messages that point at them, or redrive breaks.
-                lifecycle_rules=[expire_after("expire-claim-checks", s.workflow.dlq_retention_days + 1, PAYLOAD_PREFIX)],
+                lifecycle_rules=[expire_after("expire-claim-checks", args.config.dlq_retention_days + 1, PAYLOAD_PREFIX)],
                 versioned=False,
                 # The Archive state copies large bodies as the archive account's writer role.
                 policy_statements=[
@@ -81,7 +106,7 @@ class Workflow(pulumi.ComponentResource):
                         "Principal": {"AWS": args.archive_role_arn},
                         "Action": "s3:GetObject",
                         "Resource": pulumi.Output.concat(
-                            "arn:aws:s3:::", payload_bucket_name(s.prefix, args.account_id), "/", ARCHIVE_BODY_PREFIX, "*"
+                            "arn:aws:s3:::", payload_bucket_name(args.prefix, args.account_id), "/", ARCHIVE_BODY_PREFIX, "*"
                         ),
                     }
                 ],
@@ -90,119 +115,94 @@ class Workflow(pulumi.ComponentResource):
         )
         payload_objects = pulumi.Output.concat(payloads.arn, "/", PAYLOAD_PREFIX, "*")
         stage_objects = pulumi.Output.concat(payloads.arn, "/", STAGE_PREFIX, "*")
-        common = {
-            "lambdas": s.lambdas,
-            "region": s.region,
-            "memory_size": s.workflow.function_memory_size,
-            "timeout": 60,
-            "log_retention_days": s.workflow.log_retention_days,
-            "tracing": s.workflow.tracing,
-            "kms_key_arn": args.kms_key_arn,
-        }
         # Every state function reads claim checks and leaves outputs too large for the state as one.
         claim_checks = [
             allow("ReadClaimChecks", ["s3:GetObject"], [payload_objects]),
             allow("WriteStageClaimChecks", ["s3:PutObject"], [stage_objects]),
         ]
-        key_names = ",".join(filter(None, (s.source.hash_key, s.source.range_key)))
-        decode = PipelineFunction(
-            f"{name}-decode",
-            PipelineFunctionArgs(
-                function_name=f"{s.prefix}-decode",
-                handler="functions.decode.handler",
-                description="changetrail Decode state: stream records -> validated changes",
-                environment={"SOURCE_KEY_NAMES": key_names, "PAYLOAD_BUCKET": payloads.name},
-                statements=[
-                    *claim_checks,
-                    use_key("UseClaimCheckKey", args.kms_key_arn, ["kms:Decrypt", "kms:GenerateDataKey"], ["s3"], s.region),
-                ],
-                **common,
-            ),
-            opts=child,
+
+        def state_function(
+            role: str, description: str, environment: dict[str, Any], statements: list[dict[str, Any]]
+        ) -> PipelineFunction:
+            """The function behind one state: ``<prefix>-<role>``, handler ``functions.<role>.handler``."""
+            return PipelineFunction(
+                f"{name}-{role}",
+                PipelineFunctionArgs(
+                    defaults=args.functions,
+                    function_name=f"{args.prefix}-{role}",
+                    handler=f"functions.{role.replace('-', '_')}.handler",
+                    description=f"changetrail {description}",
+                    memory_size=args.config.function_memory_size,
+                    environment=environment,
+                    statements=statements,
+                ),
+                opts=child,
+            )
+
+        def stack_key(*services: str) -> dict[str, Any]:
+            return use_key(
+                "UseStackKeyThroughServices", args.kms_key_arn, ["kms:Decrypt", "kms:GenerateDataKey"], list(services), region
+            )
+
+        region = args.functions.region
+        decode = state_function(
+            "decode",
+            "Decode state: stream records -> validated changes",
+            {"SOURCE_KEYS": source_keys(args.sources), "PAYLOAD_BUCKET": payloads.name},
+            [*claim_checks, stack_key("s3")],
         )
-        diff = PipelineFunction(
-            f"{name}-diff",
-            PipelineFunctionArgs(
-                function_name=f"{s.prefix}-diff",
-                handler="functions.diff.handler",
-                description="changetrail Diff state: changes -> what changed, and the chunk's archive key",
-                environment={"ARCHIVE_PREFIX": s.archive.prefix, "PAYLOAD_BUCKET": payloads.name},
-                statements=[
-                    *claim_checks,
-                    use_key("UseClaimCheckKey", args.kms_key_arn, ["kms:Decrypt", "kms:GenerateDataKey"], ["s3"], s.region),
-                ],
-                **common,
-            ),
-            opts=child,
+        diff = state_function(
+            "diff",
+            "Diff state: changes -> what changed, and the chunk's archive key",
+            {
+                "ARCHIVE_PREFIX": args.archive.prefix,
+                "ATTRIBUTE_RULES": attribute_rules(args.sources),
+                "PAYLOAD_BUCKET": payloads.name,
+            },
+            [*claim_checks, stack_key("s3")],
         )
-        write_audit = PipelineFunction(
-            f"{name}-write-audit",
-            PipelineFunctionArgs(
-                function_name=f"{s.prefix}-write-audit",
-                handler="functions.write_audit.handler",
-                description="changetrail WriteAudit state: audit rows with exact values, the owned changes' archive body",
-                environment={
-                    "AUDIT_TABLE": args.audit_table_name,
-                    "PAYLOAD_BUCKET": payloads.name,
-                    "NOTIFY_MODE": s.notifications.mode,
-                    "NOTIFY_EVENT_NAMES": ",".join(s.notifications.event_names),
-                    "REDACT_ATTRIBUTES": ",".join(s.redaction.attributes),
-                    "REDACT_IN_ARCHIVE": "false" if s.redaction.keep_in_archive else "true",
-                },
-                statements=[
-                    # Put only: the writer can add and rewrite rows, never delete one.
-                    allow("WriteAuditRows", ["dynamodb:PutItem", "dynamodb:BatchWriteItem"], [args.audit_table_arn]),
-                    *claim_checks,
-                    allow(
-                        "WriteArchiveBodies",
-                        ["s3:PutObject"],
-                        [pulumi.Output.concat(payloads.arn, "/", ARCHIVE_BODY_PREFIX, "*")],
-                    ),
-                    use_key(
-                        "UseStackKeyThroughServices",
-                        args.kms_key_arn,
-                        ["kms:Decrypt", "kms:GenerateDataKey"],
-                        ["dynamodb", "s3"],
-                        s.region,
-                    ),
-                ],
-                **common,
-            ),
-            opts=child,
+        write_audit = state_function(
+            "write-audit",
+            "WriteAudit state: audit rows with exact values, the owned changes' archive body",
+            {
+                "AUDIT_TABLE": args.audit_table_name,
+                "PAYLOAD_BUCKET": payloads.name,
+                "NOTIFY_MODE": args.notifications.mode,
+                "NOTIFY_EVENT_NAMES": ",".join(args.notifications.event_names),
+                "REDACT_ATTRIBUTES": ",".join(args.redaction.attributes),
+                "REDACT_IN_ARCHIVE": "false" if args.redaction.keep_in_archive else "true",
+            },
+            [
+                # Put only: the writer can add and rewrite rows, never delete one.
+                allow("WriteAuditRows", ["dynamodb:PutItem", "dynamodb:BatchWriteItem"], [args.audit_table_arn]),
+                *claim_checks,
+                allow(
+                    "WriteArchiveBodies", ["s3:PutObject"], [pulumi.Output.concat(payloads.arn, "/", ARCHIVE_BODY_PREFIX, "*")]
+                ),
+                stack_key("dynamodb", "s3"),
+            ],
         )
-        notify = PipelineFunction(
-            f"{name}-notify",
-            PipelineFunctionArgs(
-                function_name=f"{s.prefix}-notify",
-                handler="functions.notify.handler",
-                description="changetrail Notify state: notifications published in batches",
-                environment={"TOPIC_ARN": args.topic_arn},
-                statements=[
-                    allow("PublishNotifications", ["sns:Publish"], [args.topic_arn]),
-                    allow("ReadNotificationClaimChecks", ["s3:GetObject"], [stage_objects]),
-                    use_key(
-                        "UseStackKeyThroughServices",
-                        args.kms_key_arn,
-                        ["kms:Decrypt", "kms:GenerateDataKey"],
-                        ["sns", "s3"],
-                        s.region,
-                    ),
-                ],
-                **common,
-            ),
-            opts=child,
+        notify = state_function(
+            "notify",
+            "Notify state: notifications published in batches",
+            {"TOPIC_ARN": args.topic_arn},
+            [
+                allow("PublishNotifications", ["sns:Publish"], [args.topic_arn]),
+                allow("ReadNotificationClaimChecks", ["s3:GetObject"], [stage_objects]),
+                stack_key("sns", "s3"),
+            ],
         )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            name=f"/aws/vendedlogs/states/{s.prefix}-pipeline",
-            retention_in_days=s.workflow.log_retention_days,
+            name=f"/aws/vendedlogs/states/{args.prefix}-pipeline",
+            retention_in_days=args.config.log_retention_days,
             kms_key_id=args.kms_key_arn,
             opts=child,
         )
-        state_machine_name = f"{s.prefix}-pipeline"
+        state_machine_name = f"{args.prefix}-pipeline"
         role = aws.iam.Role(
             f"{name}-role",
-            name=s.workflow_role_name,
+            name=args.role_name,
             description="Runs the changetrail state machine",
             assume_role_policy=service_trust("states.amazonaws.com", {"StringEquals": {"aws:SourceAccount": args.account_id}}),
             opts=child,
@@ -222,11 +222,11 @@ class Workflow(pulumi.ComponentResource):
                 args.kms_key_arn,
                 ["kms:Decrypt", "kms:GenerateDataKey"],
                 ["s3", "sqs"],
-                s.region,
+                region,
             ),
             allow("DeliverExecutionLogs", LOG_DELIVERY_ACTIONS, ["*"]),
         ]
-        if s.workflow.tracing:
+        if args.config.tracing:
             statements.append(allow("WriteTraces", TRACE_ACTIONS, ["*"]))
         policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy_document(statements), opts=child)
         definition = pulumi.Output.all(
@@ -236,7 +236,7 @@ class Workflow(pulumi.ComponentResource):
             NotifyFunctionArn=notify.arn,
             ArchiveRoleArn=args.archive_role_arn,
             ArchiveBucketName=args.archive_bucket_name,
-            ArchiveAccountId=s.archive.account_id,
+            ArchiveAccountId=args.archive.account_id,
             PipelineAccountId=args.account_id,
             DeadLetterQueueUrl=dlq.url,
             PayloadBucketName=payloads.name,
@@ -248,11 +248,11 @@ class Workflow(pulumi.ComponentResource):
             role_arn=role.arn,
             definition=definition,
             logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
-                level=s.workflow.log_level,
-                include_execution_data=s.workflow.include_execution_data,
+                level=args.config.log_level,
+                include_execution_data=args.config.include_execution_data,
                 log_destination=pulumi.Output.concat(log_group.arn, ":*"),
             ),
-            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=s.workflow.tracing),
+            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=args.config.tracing),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
         self.state_machine_arn, self.state_machine_name = machine.arn, machine.name

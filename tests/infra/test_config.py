@@ -188,7 +188,9 @@ def test_a_stream_with_both_images_is_accepted():
 
 
 # -- mistakes that used to pass: each is one line naming the key and the fix -----------------
-KNOWN_KEYS = "archive, audit, deployment, lambda, monitoring, notifications, pipeline, redaction, source, sources, trigger, workflow"
+KNOWN_KEYS = (
+    "archive, audit, deployment, lambda, monitoring, notifications, pipeline, redaction, source, sources, trigger, workflow"
+)
 
 
 def test_a_misspelled_top_level_key_is_refused_with_the_key_it_resembles():
