@@ -76,6 +76,7 @@ class Rejected(TypedDict):
     """One change that failed on its own (bad record, a value DynamoDB refuses): dead-lettered alone."""
 
     eventId: str
+    table: str
     sequenceNumber: str
     state: str
     error: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 from datetime import UTC, datetime
 from decimal import Decimal, DecimalException
@@ -32,6 +33,8 @@ from functions.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from functions.contracts import DynamoItem, DynamoJson
 
 logger = Logger(service="changetrail-decode")
@@ -39,6 +42,8 @@ _deserializer = TypeDeserializer()
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 KEY_SEPARATOR = "|"
 ESCAPE = "\\"
+UNKNOWN_TABLE = "unknown"
+"""The table of a dead letter whose record names none; a non-empty word because SQS refuses empty attributes."""
 CAUSE_LIMIT = 2000
 """Characters of a rejected change's cause kept in the state (the dead letter keeps the whole input)."""
 
@@ -229,8 +234,12 @@ def _ordered_key_names(plain_keys: dict[str, Any], key_names: list[str]) -> list
     return known + sorted(name for name in plain_keys if name not in known)
 
 
-def decode_input(execution_input: ExecutionInput, key_names: list[str], load_ref: Any) -> Changes:
-    """Execution input -> decoded changes in stream order; a record that cannot be decoded is rejected alone."""
+def decode_input(execution_input: ExecutionInput, source_keys: Mapping[str, list[str]], load_ref: Any) -> Changes:
+    """Execution input -> decoded changes in stream order; a record that cannot be decoded is rejected alone.
+
+    ``source_keys`` names each source table's key attributes, hash key first: one state machine serves
+    every source, and each record says by its stream ARN which table it came from.
+    """
     try:
         batch = execution_input["batch"]
     except (KeyError, TypeError) as error:
@@ -247,29 +256,55 @@ def decode_input(execution_input: ExecutionInput, key_names: list[str], load_ref
     for record in records:
         if only is not None and event_id_of(record) not in only:
             continue
+        arn = _record_arn(record, batch.get("eventSourceArn", ""))
+        table = table_of_arn(arn)
         try:
-            changes.append(decode_record(record, key_names, batch["eventSourceArn"]))
+            changes.append(decode_record(record, list(source_keys.get(table, [])), arn))
         except Exception as error:  # noqa: BLE001 -- decoding is pure: whatever fails, fails for this record alone
-            rejected.append(rejection(record, "Decode", error))
+            rejected.append(rejection(record, "Decode", error, table))
     output: Changes = {"batch": batch, "changes": changes, "rejected": rejected}
     if "archiveKey" in execution_input:
         output["archiveKey"] = execution_input["archiveKey"]
     return output
 
 
+def _record_arn(record: Any, batch_arn: str) -> str:
+    arn = record.get("eventSourceARN") if isinstance(record, dict) else None
+    return arn if isinstance(arn, str) and arn else batch_arn
+
+
+def source_keys_from_environment() -> dict[str, list[str]]:
+    """``SOURCE_KEYS``: ``{"table": ["hashKey", "rangeKey"]}`` as JSON."""
+    try:
+        keys = json.loads(os.environ.get("SOURCE_KEYS") or "{}")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"SOURCE_KEYS is not JSON: {error}") from error
+    return {str(table): [str(name) for name in names] for table, names in keys.items()}
+
+
 def event_id_of(record: Any) -> str:
     return str(record.get("eventID", "")) if isinstance(record, dict) else ""
 
 
-def rejection(record_or_change: Any, state: str, error: Exception) -> Rejected:
-    """What the dead letter of one failed change says: which change, where, and why."""
+def table_of_arn(arn: str) -> str:
+    """The table a stream ARN names, or ``unknown`` for an ARN too broken to name one (its record is rejected)."""
+    try:
+        return table_from_arn(arn) or UNKNOWN_TABLE
+    except MalformedStreamRecordError:
+        return UNKNOWN_TABLE
+
+
+def rejection(record_or_change: Any, state: str, error: Exception, table: str | None = None) -> Rejected:
+    """What the dead letter of one failed change says: which change of which table, where, and why."""
     stream = record_or_change.get("dynamodb") if isinstance(record_or_change, dict) else None
     sequence = stream.get("SequenceNumber") if isinstance(stream, dict) else None
     if isinstance(record_or_change, dict) and "sequenceNumber" in record_or_change:
         sequence = record_or_change["sequenceNumber"]
     event_id = record_or_change.get("eventId") if isinstance(record_or_change, dict) else None
+    given = record_or_change if isinstance(record_or_change, dict) else {}
     return {
         "eventId": str(event_id or event_id_of(record_or_change)),
+        "table": table or str(given.get("table") or UNKNOWN_TABLE),
         "sequenceNumber": str(sequence or ""),
         "state": state,
         "error": type(error).__name__,
@@ -304,10 +339,9 @@ def fit_changes(output: Changes, bucket: str) -> Changes:
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: ExecutionInput, context: Any) -> Changes:
-    key_names = [name for name in os.environ.get("SOURCE_KEY_NAMES", "").split(",") if name]
     if isinstance(event, dict) and isinstance(event.get("batch"), dict) and "lastSequenceNumber" in event["batch"]:
         logger.set_correlation_id(batch_id(event["batch"]))
-    output = decode_input(event, key_names, _load_records)
+    output = decode_input(event, source_keys_from_environment(), _load_records)
     event_ids = [change["eventId"] for change in output["changes"]]
     logger.info(
         "decoded",

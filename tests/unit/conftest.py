@@ -18,6 +18,7 @@ from functions.decode import decode_record
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/Configuration/stream/2024-01-01T00:00:00.000"
 KEY_NAMES = ["key"]
+SOURCE_KEYS = {"Configuration": KEY_NAMES}
 
 
 def load_event(name: str) -> Any:

@@ -20,6 +20,7 @@ from functions.decode import (
     item_key,
     key_text,
     modification_time,
+    source_keys_from_environment,
     split_item_key,
     table_from_arn,
 )
@@ -28,7 +29,7 @@ from functions.exceptions import (
     MalformedStreamRecordError,
     WrongStreamViewTypeError,
 )
-from tests.unit.conftest import KEY_NAMES, STREAM_ARN
+from tests.unit.conftest import KEY_NAMES, SOURCE_KEYS, STREAM_ARN
 from tests.unit.strategies import items, on_the_wire, serializer, typed, values, wire_item
 
 ISO_MILLIS_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -368,7 +369,7 @@ def test_given_inline_records_when_decoded_then_changes_come_in_stream_order_wit
     def load_ref(ref):
         raise AssertionError("inline input must not load a claim check")
 
-    output = decode_input(execution_input, KEY_NAMES, load_ref)
+    output = decode_input(execution_input, SOURCE_KEYS, load_ref)
 
     assert output["batch"] == execution_input["batch"]
     assert [c["eventName"] for c in output["changes"]] == ["INSERT", "MODIFY", "REMOVE", "REMOVE"]
@@ -384,7 +385,7 @@ def test_given_a_claim_check_when_decoded_then_the_loader_reads_the_records(reco
         loaded.append(location)
         return records
 
-    output = decode_input({"version": 1, "batch": batch_of(records), "recordsRef": ref}, KEY_NAMES, load_ref)
+    output = decode_input({"version": 1, "batch": batch_of(records), "recordsRef": ref}, SOURCE_KEYS, load_ref)
 
     assert loaded == [ref]
     assert len(output["changes"]) == len(records)
@@ -401,14 +402,14 @@ def test_given_a_claim_check_when_decoded_then_the_loader_reads_the_records(reco
 )
 def test_given_input_without_batch_or_records_when_decoded_then_malformed_execution_input(execution_input):
     with pytest.raises(MalformedExecutionInputError):
-        decode_input(execution_input, KEY_NAMES, lambda ref: [])
+        decode_input(execution_input, SOURCE_KEYS, lambda ref: [])
 
 
 def test_given_one_bad_record_in_the_input_when_decoded_then_it_alone_is_rejected_with_a_clear_error(recorded_batch):
     records = recorded_batch()["Records"]
     records[2]["eventName"] = "PUT"
 
-    output = decode_input({"version": 1, "batch": batch_of(records), "records": records}, KEY_NAMES, lambda ref: [])
+    output = decode_input({"version": 1, "batch": batch_of(records), "records": records}, SOURCE_KEYS, lambda ref: [])
 
     assert [c["eventId"] for c in output["changes"]] == [r["eventID"] for i, r in enumerate(records) if i != 2]
     [rejected] = output["rejected"]
@@ -422,7 +423,7 @@ def test_given_a_record_of_another_view_type_among_good_ones_when_decoded_then_i
     records = recorded_batch()["Records"]
     records[1]["dynamodb"]["StreamViewType"] = "KEYS_ONLY"
 
-    output = decode_input({"version": 1, "batch": batch_of(records), "records": records}, KEY_NAMES, lambda ref: [])
+    output = decode_input({"version": 1, "batch": batch_of(records), "records": records}, SOURCE_KEYS, lambda ref: [])
 
     assert len(output["changes"]) == 3
     assert [r["error"] for r in output["rejected"]] == ["WrongStreamViewTypeError"]
@@ -433,7 +434,7 @@ def test_given_only_some_event_ids_when_decoded_then_the_other_records_are_left_
     wanted = [records[1]["eventID"], records[3]["eventID"]]
     execution_input = {"version": 1, "batch": batch_of(records), "records": records, "only": wanted}
 
-    output = decode_input(execution_input, KEY_NAMES, lambda ref: [])
+    output = decode_input(execution_input, SOURCE_KEYS, lambda ref: [])
 
     assert [c["eventId"] for c in output["changes"]] == wanted
 
@@ -442,7 +443,7 @@ def test_given_a_replay_naming_its_archive_object_when_decoded_then_the_key_is_p
     records = recorded_batch()["Records"]
     execution_input = {"version": 1, "batch": batch_of(records), "records": records, "archiveKey": "p/T/2024/x.jsonl"}
 
-    assert decode_input(execution_input, KEY_NAMES, lambda ref: [])["archiveKey"] == "p/T/2024/x.jsonl"
+    assert decode_input(execution_input, SOURCE_KEYS, lambda ref: [])["archiveKey"] == "p/T/2024/x.jsonl"
 
 
 @pytest.mark.parametrize("value", [{"N": "abc"}, {"N": "NaN"}, {"NS": ["1", "Infinity"]}, {"L": [{"N": "-inf"}]}])
@@ -450,3 +451,26 @@ def test_given_a_number_that_is_not_a_dynamodb_number_when_decoded_then_it_is_re
     # boto3's deserializer turns these into NaN/Infinity silently; the pipeline must not archive them as numbers.
     with pytest.raises(ValueError, match="is not a DynamoDB number"):
         decode_value(value)
+
+
+def test_given_records_of_two_tables_when_decoded_then_each_takes_its_own_tables_key_order(make_record):
+    keys = {"b": {"S": "1"}, "a": {"S": "2"}}
+    other_arn = STREAM_ARN.replace("table/Configuration/", "table/Orders/")
+    records = [make_record("INSERT", keys=keys, new=dict(keys)), make_record("INSERT", keys=keys, new=dict(keys))]
+    records[1]["eventSourceARN"] = other_arn
+    source_keys = {"Configuration": ["b", "a"], "Orders": ["a", "b"]}
+
+    output = decode_input({"version": 1, "batch": batch_of(records), "records": records}, source_keys, lambda ref: [])
+
+    configuration, orders = output["changes"]
+    assert (configuration["table"], list(configuration["itemKeyParts"])) == ("Configuration", ["b", "a"])
+    assert (orders["table"], list(orders["itemKeyParts"])) == ("Orders", ["a", "b"])
+    assert configuration["itemKey"] != orders["itemKey"]
+
+
+def test_source_keys_come_from_the_environment_as_json(monkeypatch):
+    monkeypatch.setenv("SOURCE_KEYS", '{"Configuration":["key"],"Orders":["tenant","id"]}')
+    assert source_keys_from_environment() == {"Configuration": ["key"], "Orders": ["tenant", "id"]}
+    monkeypatch.setenv("SOURCE_KEYS", "tenant,id")
+    with pytest.raises(ValueError, match="SOURCE_KEYS is not JSON"):
+        source_keys_from_environment()

@@ -31,7 +31,7 @@ def secret_batch(recorded_batch) -> dict[str, Any]:
 def run_pipeline_handlers(event: dict[str, Any], monkeypatch) -> tuple[dict[str, Any], FakeStepFunctions]:
     monkeypatch.setenv("STATE_MACHINE_ARN", MACHINE_ARN)
     monkeypatch.setenv("PAYLOAD_BUCKET", BUCKET)
-    monkeypatch.setenv("SOURCE_KEY_NAMES", ",".join(KEY_NAMES))
+    monkeypatch.setenv("SOURCE_KEYS", json.dumps({"Configuration": KEY_NAMES}))
     sfn = FakeStepFunctions()
     monkeypatch.setattr(trigger, "_clients", {"stepfunctions": sfn, "s3": FakeS3()})
     trigger.handler(event, LambdaContext())

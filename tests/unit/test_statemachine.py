@@ -105,7 +105,13 @@ def test_given_every_top_level_task_when_it_fails_then_a_pass_names_it_and_sends
         assert recorder["Result"] == name.removesuffix("ByCopy"), "one name per step for the DLQ and redrive"
         assert recorder["Next"] == "DescribeFailure", name
     describe = states["DescribeFailure"]
-    assert describe["Choices"] == [{"Variable": "$.batch.recordCount", "IsPresent": True, "Next": "DeadLetter"}]
+    [described] = describe["Choices"]
+    assert described["Next"] == "DeadLetter"
+    assert described["And"] == [
+        {"Variable": "$.batch.recordCount", "IsPresent": True},
+        {"Variable": "$.batch.eventSourceArn", "StringMatches": "arn:*:table/*/stream/*"},
+    ], "the letter names its chunk's size and table only when the input has both"
+    assert states["DeadLetter"]["Parameters"]["deadLetter"]["table.$"].startswith("States.ArrayGetItem(States.StringSplit(")
     assert describe["Default"] == "DeadLetterOfUnknownSize", "an input without batch coordinates still gets its letter"
     assert states["DeadLetter"]["Next"] == states["DeadLetterOfUnknownSize"]["Next"] == DLQ
 
