@@ -108,6 +108,8 @@ class Changes(TypedDict):
     changes: NotRequired[list[Change]]
     changesRef: NotRequired[S3Location]
     rejected: list[Rejected]
+    ignored: NotRequired[list[str]]
+    """Event ids of MODIFYs whose changed attributes the source's attribute rules all leave out."""
     archiveKey: NotRequired[str]
     """The object the chunk's changes are archived in; set by Diff (or given by a replay)."""
 
@@ -138,6 +140,8 @@ class Summary(TypedDict):
     archiveKey: str
     skipped: int
     """Changes another execution had already claimed (a retried or overlapping chunk): left to it."""
+    ignored: int
+    """MODIFYs of attributes the source's rules leave out: nothing audited, archived or notified."""
     rejected: int
 
 

@@ -16,7 +16,7 @@ import json
 import os
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -26,6 +26,8 @@ from functions.contracts import Changes, Notification, batch_id
 from functions.decode import changes_of, decode_value, fit_changes, rejected_ids, rejection
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from functions.contracts import Change, DynamoItem, DynamoJson, Rejected
 
 logger = Logger(service="changetrail-diff")
@@ -38,17 +40,40 @@ ARCHIVE_KEY_DIGEST_CHARS = 16
 
 
 @dataclass(frozen=True)
+class AttributeRules:
+    """Which changed attributes of a MODIFY are audited: all but ``ignore``, and of those only ``audit`` if given."""
+
+    ignore: frozenset[str] = frozenset()
+    audit: frozenset[str] = frozenset()
+
+    def audited(self, changed: list[str]) -> list[str]:
+        kept = [name for name in changed if name not in self.ignore]
+        return [name for name in kept if name in self.audit] if self.audit else kept
+
+
+@dataclass(frozen=True)
 class DiffSettings:
     archive_prefix: str = "ddb-changes"
     payload_bucket: str = ""
     """Where changes too large for the state go by claim check."""
+    rules: Mapping[str, AttributeRules] = field(default_factory=dict)
+    """Per source table; a table without rules audits every changed attribute."""
 
     @classmethod
     def from_environment(cls) -> DiffSettings:
         return cls(
             archive_prefix=os.environ.get("ARCHIVE_PREFIX", cls.archive_prefix).strip("/"),
             payload_bucket=os.environ.get("PAYLOAD_BUCKET", ""),
+            rules=attribute_rules(os.environ.get("ATTRIBUTE_RULES") or "{}"),
         )
+
+
+def attribute_rules(text: str) -> dict[str, AttributeRules]:
+    """``ATTRIBUTE_RULES``: ``{"table": {"ignore": [...], "audit": [...]}}`` as JSON."""
+    return {
+        table: AttributeRules(frozenset(rule.get("ignore", ())), frozenset(rule.get("audit", ())))
+        for table, rule in json.loads(text).items()
+    }
 
 
 # ---------------------------------------------------------------- what changed
@@ -103,14 +128,23 @@ def diff_changes(decoded: Changes, settings: DiffSettings) -> Changes:
     """Pure core of the Diff state: each change with its changed attributes, and the chunk's archive key."""
     changes: list[Change] = []
     rejected: list[Rejected] = list(decoded.get("rejected", []))
+    ignored: list[str] = []
     for change in changes_of(decoded):
         try:
             changed = changed_attributes(change) if change["eventName"] == "MODIFY" else []
         except Exception as error:  # noqa: BLE001 -- diffing is pure: whatever fails, fails for this change alone
             rejected.append(rejection(change, "Diff", error))
             continue
+        rules = settings.rules.get(change["table"])
+        if rules and changed:
+            changed = rules.audited(changed)
+            if not changed:
+                ignored.append(change["eventId"])
+                continue
         changes.append({**change, "changedAttributes": changed})
     output: Changes = {"batch": decoded["batch"], "changes": changes, "rejected": rejected}
+    if ignored:
+        output["ignored"] = ignored
     if changes:
         output["archiveKey"] = decoded.get("archiveKey") or archive_key(settings.archive_prefix, changes)
     return output
@@ -251,6 +285,11 @@ def handler(event: Changes, context: Any) -> Changes:
     event_ids = [change["eventId"] for change in output["changes"]]
     logger.info(
         "diffed",
-        extra={"archiveKey": output.get("archiveKey"), "rejected": rejected_ids(output["rejected"]), "eventIds": event_ids},
+        extra={
+            "archiveKey": output.get("archiveKey"),
+            "rejected": rejected_ids(output["rejected"]),
+            "eventIds": event_ids,
+            "ignored": output.get("ignored", []),
+        },
     )
     return fit_changes(output, settings.payload_bucket)

@@ -286,6 +286,7 @@ def written(event: Changes, outcome: Outcome, settings: WriteSettings, store: An
             "notifications": len(notes),
             "archiveKey": key,
             "skipped": len(outcome.skipped),
+            "ignored": len(event.get("ignored", [])),
             "rejected": len(rejected),
         },
     }

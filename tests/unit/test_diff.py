@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from functions.decode import decode_image, decode_record, decode_value
 from functions.diff import (
     AUDIT_ID_NAMESPACE,
+    AttributeRules,
     DiffSettings,
     archive_key,
     archive_line,
+    attribute_rules,
     audit_id,
     audit_rows,
     changed_attributes,
@@ -489,3 +491,80 @@ def test_given_rejections_from_decode_when_diffed_then_they_are_kept(recorded_de
     output = diff_changes({**recorded_decoded, "rejected": [earlier]}, DiffSettings())
 
     assert output["rejected"] == [earlier]
+
+
+# ---------------------------------------------------------------- attribute rules
+
+IMAGE = {"key": {"S": "A"}, "value": {"N": "1"}, "owner": {"S": "ops"}, "updatedAt": {"S": "t1"}}
+
+
+def modified(make_change, **new_values):
+    return make_change("MODIFY", old=dict(IMAGE), new={**IMAGE, **new_values}, keys={"key": {"S": "A"}})
+
+
+def diffed_with(rules: AttributeRules, make_decoded, *changes):
+    return diff_changes(make_decoded(list(changes)), DiffSettings(rules={"Configuration": rules}))
+
+
+def test_given_ignored_attributes_when_only_they_change_then_the_change_produces_nothing(make_change, make_decoded):
+    noise = modified(make_change, updatedAt={"S": "t2"})
+    real = modified(make_change, updatedAt={"S": "t3"}, value={"N": "2"})
+
+    output = diffed_with(AttributeRules(ignore=frozenset({"updatedAt"})), make_decoded, noise, real)
+
+    assert [change["eventId"] for change in output["changes"]] == [real["eventId"]]
+    assert output["ignored"] == [noise["eventId"]]
+    assert output["changes"][0]["changedAttributes"] == ["value"], "the ignored attribute leaves the diff"
+    assert [row["updatedAttribute"]["S"] for row in audit_rows(output["changes"][0])] == ["value"]
+    line = json.loads(archive_line(output["changes"][0]))
+    assert line["newImage"]["updatedAt"] == {"S": "t3"}, "the archive keeps whole images"
+    assert output["archiveKey"] == archive_key("ddb-changes", output["changes"]), "the object holds only kept changes"
+
+
+def test_given_audit_attributes_when_a_change_touches_others_then_only_the_listed_are_audited(make_change, make_decoded):
+    both = modified(make_change, value={"N": "2"}, owner={"S": "dev"})
+    other = modified(make_change, owner={"S": "qa"})
+
+    output = diffed_with(AttributeRules(audit=frozenset({"value"})), make_decoded, both, other)
+
+    assert [change["changedAttributes"] for change in output["changes"]] == [["value"]]
+    assert output["ignored"] == [other["eventId"]]
+
+
+def test_given_rules_when_an_insert_or_remove_comes_then_the_whole_item_is_audited(make_change, make_decoded):
+    insert = make_change("INSERT", new=dict(IMAGE), keys={"key": {"S": "A"}})
+    remove = make_change("REMOVE", old=dict(IMAGE), keys={"key": {"S": "A"}})
+
+    output = diffed_with(
+        AttributeRules(ignore=frozenset({"updatedAt"}), audit=frozenset({"value"})), make_decoded, insert, remove
+    )
+
+    assert [change["eventId"] for change in output["changes"]] == [insert["eventId"], remove["eventId"]]
+    assert audit_rows(output["changes"][0])[0]["newValue"]["M"] == IMAGE
+    assert "ignored" not in output
+
+
+def test_given_rules_for_another_table_when_diffed_then_this_tables_changes_are_untouched(make_change, make_decoded):
+    noise = modified(make_change, updatedAt={"S": "t2"})
+
+    output = diff_changes(make_decoded([noise]), DiffSettings(rules={"Orders": AttributeRules(ignore=frozenset({"updatedAt"}))}))
+
+    assert output["changes"][0]["changedAttributes"] == ["updatedAt"]
+
+
+def test_given_a_modify_that_changes_nothing_when_rules_apply_then_it_is_kept_as_without_rules(make_change, make_decoded):
+    same = modified(make_change)
+
+    output = diffed_with(AttributeRules(ignore=frozenset({"updatedAt"})), make_decoded, same)
+
+    assert [change["changedAttributes"] for change in output["changes"]] == [[]]
+
+
+def test_attribute_rules_come_from_the_environment_as_json(monkeypatch):
+    monkeypatch.setenv("ATTRIBUTE_RULES", '{"Configuration":{"ignore":["updatedAt"],"audit":[]},"Orders":{"audit":["status"]}}')
+
+    assert DiffSettings.from_environment().rules == {
+        "Configuration": AttributeRules(ignore=frozenset({"updatedAt"})),
+        "Orders": AttributeRules(audit=frozenset({"status"})),
+    }
+    assert attribute_rules("{}") == {}

@@ -186,6 +186,7 @@ def test_given_changes_when_written_then_every_row_is_stored_and_the_first_row_o
         "notifications": 2,
         "archiveKey": KEY,
         "skipped": 0,
+        "ignored": 0,
         "rejected": 0,
     }
     assert [json.loads(line)["eventId"] for line in output["archive"]["body"].splitlines()] == [
