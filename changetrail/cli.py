@@ -56,12 +56,12 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from changetrail import history
-    from changetrail.outputs import aws_client, load_outputs
+    from changetrail.outputs import aws_client, check_table, load_outputs
 
     outputs = load_outputs(args.outputs, args.stack)
     ddb = aws_client("dynamodb", outputs)
     audit, index = outputs["audit_table_name"], outputs["audit_history_index"]
-    rows = history.item_history(ddb, audit, index, args.key, args.limit, args.table)
+    rows = history.item_history(ddb, audit, index, args.key, args.limit, check_table(outputs, args.table))
     if args.json:
         print(json.dumps([history.row_json(row) for row in rows], indent=2, ensure_ascii=False))
     else:
@@ -162,33 +162,34 @@ def _time(text: str | None) -> datetime | None:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from changetrail import replay
-    from changetrail.outputs import aws_client, load_outputs
+    from changetrail.outputs import aws_client, check_table, load_outputs, source_tables
 
     outputs = load_outputs(args.outputs, args.stack)
     start, end = _time(args.start), _time(args.end) or datetime.now(UTC)
-    table = args.table or outputs["source_table_name"]
+    tables = [check_table(outputs, args.table)] if args.table else source_tables(outputs)
     archive = _archive(outputs)
-    if args.stdout:
-        for _, lines in replay.selected(archive, table, start, end, args.key):
-            for line in lines:
-                print(json.dumps(line, ensure_ascii=False))
-        return 0
-    names = replay.start_replays(
-        outputs, archive, table, start, end, args.key, aws_client("stepfunctions", outputs), aws_client("s3", outputs)
-    )
-    print(f"started {len(names)} replay execution(s) for {table} from {start.isoformat()} to {end.isoformat()}")
-    for name in names:
-        print(f"  {name}")
+    for table in tables:
+        if args.stdout:
+            for _, lines in replay.selected(archive, table, start, end, args.key):
+                for line in lines:
+                    print(json.dumps(line, ensure_ascii=False))
+            continue
+        names = replay.start_replays(
+            outputs, archive, table, start, end, args.key, aws_client("stepfunctions", outputs), aws_client("s3", outputs)
+        )
+        print(f"started {len(names)} replay execution(s) for {table} from {start.isoformat()} to {end.isoformat()}")
+        for name in names:
+            print(f"  {name}")
     return 0
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from changetrail import restore
-    from changetrail.outputs import aws_client, load_outputs
+    from changetrail.outputs import aws_client, check_table, load_outputs
 
     outputs = load_outputs(args.outputs, args.stack)
     ddb = aws_client("dynamodb", outputs)
-    found = restore.plan(outputs, ddb, _archive(outputs), args.key, _time(args.at))
+    found = restore.plan(outputs, ddb, _archive(outputs), args.key, _time(args.at), check_table(outputs, args.table))
     change = found.change
     print(
         f"{found.item_key} in {found.table}, as after {change['eventName']} at {change['modificationTime']}"
@@ -311,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stack_arguments(replay)
     replay.add_argument("--from", dest="start", required=True, metavar="TIME", help="ISO 8601, e.g. 2026-11-22T10:00Z")
     replay.add_argument("--to", dest="end", metavar="TIME", help="ISO 8601 (default: now)")
-    replay.add_argument("--table", help="source table (default: the stack's)")
+    replay.add_argument("--table", metavar="T", help="only this source table (default: every table the stack audits)")
     replay.add_argument("--key", metavar="K", help="only this item (its itemKey)")
     replay.add_argument("--stdout", action="store_true", help="print the archived changes as JSON Lines instead")
     replay.set_defaults(handler=cmd_replay)
@@ -319,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore = commands.add_parser("restore", help="put an item back as it was (e.g. a deleted item)")
     _add_stack_arguments(restore)
     restore.add_argument("--key", required=True, metavar="K", help="the item's itemKey (hash|range for composite keys)")
+    restore.add_argument("--table", metavar="T", help="the item's table (needed when the key is in several audited tables)")
     restore.add_argument("--at", metavar="TIME", help="as it was at this ISO 8601 time (default: its last state)")
     restore.add_argument("--dry-run", action="store_true", help="show the item, write nothing")
     restore.set_defaults(handler=cmd_restore)

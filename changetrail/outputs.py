@@ -56,3 +56,27 @@ def aws_client(service: str, outputs: dict[str, Any], **credentials: Any) -> Any
     session = boto3.session.Session()
     region = os.environ.get("AWS_REGION") or session.region_name or outputs.get("region")
     return session.client(service, region_name=region, config=CLIENT_CONFIG, **credentials)
+
+
+def sources(outputs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stack's sources (``sources`` output); stacks deployed before it had the one ``source_*`` set."""
+    if outputs.get("sources"):
+        return list(outputs["sources"])
+    single = {
+        "table_name": outputs.get("source_table_name"),
+        "stream_arn": outputs.get("source_stream_arn"),
+        "stream_failures_queue_url": outputs.get("stream_failures_queue_url"),
+    }
+    return [single] if single["table_name"] else []
+
+
+def source_tables(outputs: dict[str, Any]) -> list[str]:
+    return [source["table_name"] for source in sources(outputs)]
+
+
+def check_table(outputs: dict[str, Any], table: str | None) -> str | None:
+    """``--table`` must name one of the stack's sources."""
+    tables = source_tables(outputs)
+    if table is not None and tables and table not in tables:
+        raise OutputsError(f"--table {table!r} is not audited by this stack; its tables: {', '.join(tables)}")
+    return table

@@ -30,6 +30,7 @@ from typing import Any
 
 from changetrail.executions import FAILURE_PATH, ExecutionSource, NoSuchExecutionError, execution_name_of
 from changetrail.history import rows_by_id
+from changetrail.outputs import sources
 from changetrail.streams import LostToRetentionError, read_range
 from functions import claims, trigger
 from functions.decode import decode_record
@@ -231,7 +232,9 @@ class Redriver:
         """Executions this run started: their own dead letters wait for the next run."""
 
     def queues(self) -> list[str]:
-        return [url for url in (self.outputs.get("dlq_url"), self.outputs.get("stream_failures_queue_url")) if url]
+        """The workflow's dead-letter queue, then each source's stream-failures queue."""
+        failures = [source.get("stream_failures_queue_url") for source in sources(self.outputs)]
+        return list(dict.fromkeys(url for url in (self.outputs.get("dlq_url"), *failures) if url))
 
     def fallback_letters(self, limit: int | None = None) -> Iterator[DeadLetter]:
         bucket = self.outputs.get("payload_bucket_name")

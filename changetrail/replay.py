@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from changetrail.archive import Archive, ArchivedObject, in_window
+from changetrail.outputs import sources
 from functions import claims, trigger
 from functions.contracts import CONTRACT_VERSION
 
@@ -48,12 +49,11 @@ def stream_record(line: dict[str, Any], source_arn: str) -> dict[str, Any]:
 
 
 def source_arn_for(outputs: dict[str, Any], table: str) -> str:
-    arn = outputs.get("source_stream_arn", "")
-    return (
-        arn
-        if f":table/{table}/" in arn
-        else f"arn:aws:dynamodb:{outputs['region']}:{outputs['pipeline_account_id']}:table/{table}/stream/replay"
-    )
+    """The table's stream ARN from the outputs; a table no longer audited gets a stand-in of the same shape."""
+    for source in sources(outputs):
+        if source["table_name"] == table and source.get("stream_arn"):
+            return str(source["stream_arn"])
+    return f"arn:aws:dynamodb:{outputs['region']}:{outputs['pipeline_account_id']}:table/{table}/stream/replay"
 
 
 def selected(

@@ -7,11 +7,13 @@ exactly. The put is itself a change, so the restoration is audited like any othe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from changetrail.archive import Archive
+from changetrail.outputs import source_tables
 from functions.decode import binary_as_bytes, item_key
 
 
@@ -29,27 +31,56 @@ class RestorePlan:
     """The item in DynamoDB JSON (binary as base64 text)."""
 
 
-def last_change(ddb: Any, audit_table: str, index: str, item_key: str, at: datetime | None) -> dict[str, Any]:
+def last_change(
+    ddb: Any, audit_table: str, index: str, item_key: str, at: datetime | None, table: str | None = None
+) -> dict[str, Any]:
+    """The item's newest audit row at or before ``at``, of ``table``; the same key in two tables needs a table."""
     condition = "itemKey = :k"
     values: dict[str, Any] = {":k": {"S": item_key}}
     if at is not None:
         condition += " AND historySortKey <= :at"
         values[":at"] = {"S": at.isoformat(timespec="milliseconds").replace("+00:00", "Z") + "#~"}
-    rows = ddb.query(
-        TableName=audit_table, IndexName=index, KeyConditionExpression=condition,
-        ExpressionAttributeValues=values, ScanIndexForward=False, Limit=1,
-    )["Items"]  # fmt: skip
-    if not rows:
+    request: dict[str, Any] = {
+        "TableName": audit_table, "IndexName": index, "KeyConditionExpression": condition,
+        "ExpressionAttributeValues": values, "ScanIndexForward": False,
+    }  # fmt: skip
+    if table is not None:
+        request["FilterExpression"] = "#table = :table"
+        request["ExpressionAttributeNames"] = {"#table": "table"}
+        values[":table"] = {"S": table}
+    newest: dict[str, dict[str, Any]] = {}
+    for row in _pages(ddb, request):
+        newest.setdefault(row["table"]["S"], row)
+        if table is not None:
+            break
+    if len(newest) > 1:
+        raise RestoreError(f"{item_key!r} is a key in several audited tables ({', '.join(sorted(newest))}): give --table")
+    if not newest:
         when = f" at or before {at.isoformat()}" if at else ""
+        where = f" in {table}" if table else ""
         hint = (
             "; a composite key joins its parts with '|', escaping '|' and '\\' inside a part with '\\'" if "|" in item_key else ""
         )
-        raise RestoreError(f"no audited change of {item_key!r}{when}{hint}")
-    return rows[0]
+        raise RestoreError(f"no audited change of {item_key!r}{where}{when}{hint}")
+    return next(iter(newest.values()))
 
 
-def plan(outputs: dict[str, Any], ddb: Any, archive: Archive, item_key: str, at: datetime | None) -> RestorePlan:
-    row = last_change(ddb, outputs["audit_table_name"], outputs["audit_history_index"], item_key, at)
+def _pages(ddb: Any, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    while True:
+        page = ddb.query(**request)
+        yield from page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return
+        request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+def plan(
+    outputs: dict[str, Any], ddb: Any, archive: Archive, item_key: str, at: datetime | None, table: str | None = None
+) -> RestorePlan:
+    tables = source_tables(outputs)
+    if table is None and len(tables) == 1:
+        table = tables[0]  # one source: its newest row is the answer, no need to read the whole history
+    row = last_change(ddb, outputs["audit_table_name"], outputs["audit_history_index"], item_key, at, table)
     table, sequence, event = row["table"]["S"], row["sequenceNumber"]["S"], row["eventName"]["S"]
     moment = datetime.fromisoformat(row["modificationTime"]["S"].replace("Z", "+00:00"))
     found = archive.locate(table, moment, sequence, row["eventId"]["S"], claimed_object(ddb, outputs, row))

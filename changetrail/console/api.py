@@ -23,7 +23,7 @@ from changetrail import history
 from changetrail.archive import Archive, parse_time, reader_client
 from changetrail.console import graph
 from changetrail.executions import ExecutionSource, execution_name_of
-from changetrail.outputs import aws_client
+from changetrail.outputs import aws_client, source_tables
 from changetrail.redrive import SERVICES, DeadLetter, Redriver, RedriveSettings, read_dead_letters, release
 
 PEEK_VISIBILITY_SECONDS = 10
@@ -124,7 +124,7 @@ class Console:
             "dlq_url", "stream_failures_queue_url", "payload_bucket_name", "archive_bucket_name",
             "archive_account_id", "archive_reader_role_arn", "endpoint_url",
         )  # fmt: skip
-        return {key: self.outputs.get(key) for key in keys}
+        return {**{key: self.outputs.get(key) for key in keys}, "source_tables": source_tables(self.outputs)}
 
     def definition(self) -> dict[str, Any]:
         """The deployed ASL (``DescribeStateMachine``): the graph follows whatever is deployed."""
@@ -197,7 +197,7 @@ class Console:
                 seen = list(read_dead_letters(sqs, url, limit, PEEK_VISIBILITY_SECONDS))
                 for letter in seen:
                     release(sqs, letter)
-                source = "stream-failures" if url == self.outputs.get("stream_failures_queue_url") else "dlq"
+                source = "dlq" if url == self.outputs.get("dlq_url") else "stream-failures"
                 letters += [(source, letter) for letter in seen]
         finally:
             self._redrive_lock.release()

@@ -14,6 +14,7 @@ import copy
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +70,19 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 class EmbeddedAws:
     """Use as a context manager: ``with EmbeddedAws() as aws: aws.outputs[...]``."""
 
-    def __init__(self, stack: str = "dev", overrides: dict[str, Any] | None = None, project_dir: Path = PROJECT_DIR) -> None:
+    def __init__(
+        self,
+        stack: str = "dev",
+        overrides: dict[str, Any] | None = None,
+        project_dir: Path = PROJECT_DIR,
+        before_deploy: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
         self.stack = stack
         self.config = merge(stack_config(stack, project_dir), overrides or {})
         self.project_dir = project_dir
+        self.before_deploy = before_deploy
+        """Runs on the started embedded AWS before the program, and returns the stack config to deploy:
+        where what a stack attaches to (a table and its stream) must exist before ``pulumi up``."""
         self.outputs: dict[str, Any] = {}
         self.registry = Registry()
         self.pollers: list[StreamPoller] = []
@@ -107,6 +117,8 @@ class EmbeddedAws:
         interpreter_speed.install()
         s3policy.install()
         item_limits.install()
+        if self.before_deploy is not None:
+            self.config = self.before_deploy(self.config)
         mocks = MotoMocks()
         self.outputs = run_program(mocks, self.stack, self.config, self.project_dir)
         self.registry = mocks.registry

@@ -242,7 +242,7 @@ function renderDryRun(data, reload) {
 function historyView(params) {
   const key = h("input", {id: "history-key", placeholder: "item key (hash|range for composite keys)", size: 36, value: params.get("key") || "", required: true});
   const table = h("input", {id: "history-table", placeholder: "any table", list: "tables", size: 18, value: params.get("table") || ""});
-  const tables = h("datalist", {id: "tables"}, info.source_table_name ? h("option", {value: info.source_table_name}) : null);
+  const tables = h("datalist", {id: "tables"}, ...(info.source_tables || []).map((name) => h("option", {value: name})));
   const limit = h("input", {id: "history-limit", type: "number", min: 1, max: 500, value: params.get("limit") || 100, size: 5});
   const results = h("div", {id: "history-results"});
   const form = h("form", {class: "toolbar", id: "history-form"},
