@@ -75,7 +75,7 @@ def test_user_errors_are_one_line_with_exit_code_2(aws, tmp_path, capsys):
     outputs = tmp_path / "out.json"
     outputs.write_text(json.dumps(aws.outputs))
     code, _, err = run(capsys, "restore", "--outputs", str(outputs), "--key", "NEVER-SEEN")
-    assert code == 2 and err.strip() == "changetrail: no audited change of 'NEVER-SEEN'"
+    assert code == 2 and err.strip() == "changetrail: no audited change of 'NEVER-SEEN' in Configuration"
     code, _, err = run(capsys, "replay", "--outputs", str(outputs), "--from", "yesterday")
     assert code == 2 and "is not an ISO 8601 time" in err
     for flag, value in (("--max", "-3"), ("--max-attempts", "0"), ("--visibility-timeout", "50000")):

@@ -91,7 +91,7 @@ def test_restore_at_a_time_gives_the_state_then_and_refuses_times_it_did_not_exi
     at_first = restore.plan(aws.outputs, ddb, archive, "TTL", datetime.fromisoformat(first.replace("Z", "+00:00")))
     assert at_first.image["value"] == {"N": "1"}
     assert restore.plan(aws.outputs, ddb, archive, "TTL", None).image["value"] == {"N": "2"}
-    with pytest.raises(restore.RestoreError, match="no audited change of 'TTL' at or before"):
+    with pytest.raises(restore.RestoreError, match="no audited change of 'TTL' in Configuration at or before"):
         restore.plan(aws.outputs, ddb, archive, "TTL", datetime(2000, 1, 1, tzinfo=UTC))
 
 
