@@ -166,6 +166,8 @@ def deploy_pipeline(settings: Settings) -> None:
         "archive_reader_role_arn": archive_reader,
         "archive_account_id": archive.account_id,
         "archive_prefix": archive.prefix,
+        # What WriteAudit masks: `changetrail verify` rebuilds the rows it must have written.
+        "redaction": {"attributes": list(settings.redaction.attributes), "keep_in_archive": settings.redaction.keep_in_archive},
         "kms_key_arn": key.arn,
         "sources": [
             {

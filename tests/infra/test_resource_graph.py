@@ -60,7 +60,7 @@ OUTPUT_KEYS = {
     "state_machine_arn", "state_machine_name", "log_group_name", "dlq_url", "dlq_arn",
     "payload_bucket_name", "payload_bucket_arn", "topic_arn",
     "archive_bucket_name", "archive_bucket_arn", "archive_role_arn", "archive_reader_role_arn",
-    "archive_account_id", "archive_prefix",
+    "archive_account_id", "archive_prefix", "redaction",
     "ops_topic_arn", "dashboard_name", "console_urls",
 }  # fmt: skip
 
