@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pulumi
 import pulumi_aws as aws
 
@@ -14,7 +16,7 @@ from components.notifications import Notifications, NotificationsArgs
 from components.pipeline_function import FunctionDefaults
 from components.source_table import SourceTable, SourceTableArgs
 from components.trigger import Trigger, TriggerArgs
-from components.workflow import Workflow, WorkflowArgs, payload_bucket_name
+from components.workflow import Workflow, WorkflowArgs, attribute_rules, payload_bucket_name
 
 
 def deploy_archive_target(settings: Settings) -> None:
@@ -166,6 +168,9 @@ def deploy_pipeline(settings: Settings) -> None:
         "archive_reader_role_arn": archive_reader,
         "archive_account_id": archive.account_id,
         "archive_prefix": archive.prefix,
+        # What WriteAudit masks: `changetrail verify` rebuilds the rows it must have written.
+        "redaction": {"attributes": list(settings.redaction.attributes), "keep_in_archive": settings.redaction.keep_in_archive},
+        "attribute_rules": json.loads(attribute_rules(settings.sources)),
         "kms_key_arn": key.arn,
         "sources": [
             {

@@ -204,6 +204,28 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from changetrail import verify
+    from changetrail.outputs import aws_client, load_outputs
+
+    outputs = load_outputs(args.outputs, args.stack)
+    try:
+        report = verify.verify(
+            outputs,
+            _archive(outputs),
+            aws_client("dynamodb", outputs),
+            _time(args.start),
+            _time(args.end),
+            args.table,
+            args.source,
+            lambda message: print(f"verify: {message}", file=sys.stderr, flush=True),
+        )
+    except verify.VerifyError as error:  # the user's request: exit 2, as for every user error
+        raise ArgumentTypeError(str(error)) from error
+    print(verify.to_json(report) if args.json else verify.render(report))
+    return 0 if report.clean else 1
+
+
 def cmd_cost(args: argparse.Namespace) -> int:
     from changetrail import cost
 
@@ -324,6 +346,19 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--at", metavar="TIME", help="as it was at this ISO 8601 time (default: its last state)")
     restore.add_argument("--dry-run", action="store_true", help="show the item, write nothing")
     restore.set_defaults(handler=cmd_restore)
+
+    check = commands.add_parser(
+        "verify", help="compare the Audit table (and --source tables) with what the archive says; exit 1 on any difference"
+    )
+    _add_stack_arguments(check)
+    check.add_argument("--from", dest="start", metavar="TIME", help="ISO 8601 (default: the archive's beginning)")
+    check.add_argument("--to", dest="end", metavar="TIME", help="ISO 8601 (default: now)")
+    check.add_argument("--table", help="only this source table (default: every table of the stack and its archive)")
+    check.add_argument(
+        "--source", action="store_true", help="also compare each source item with its newest archived image (a full Scan)"
+    )
+    check.add_argument("--json", action="store_true", help="the report as JSON, for scripts")
+    check.set_defaults(handler=cmd_verify)
 
     cost = commands.add_parser("cost", help="requests per change and $ per million changes, measured on the embedded AWS")
     cost.add_argument("--stack", default="dev", help="stack whose settings are measured (default: dev)")

@@ -103,7 +103,7 @@ def run(stack: str = "dev", out: TextIO | None = None) -> dict[str, int]:
 
         say("\n5. Induced failure: the archive bucket is removed, then one more change arrives")
         for version in s3.list_object_versions(Bucket=bucket).get("Versions", []):
-            s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+            s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"], BypassGovernanceRetention=True)
         s3.delete_bucket(Bucket=bucket)
         ddb.put_item(TableName=table, Item={"key": {"S": "CACHE_TTL_SEC"}, "value": {"N": "900"}})
         executions = aws.settle()

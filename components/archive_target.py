@@ -3,11 +3,18 @@
 Deployable alone (``deployment: archive-target`` stack in the target account) or in-program
 through a second provider. The role trusts the pipeline account only for the one state machine
 role, by ``aws:PrincipalArn``, so the target can be deployed before the pipeline exists.
+
+Tamper evidence: every object version is locked (S3 Object Lock, default retention), the writer
+may only create objects that do not exist yet (``If-None-Match: *``, condition key
+``s3:if-none-match``), and no principal the pipeline account controls may delete a version,
+bypass governance retention or change a version's retention: both in the roles' policies and,
+so that a later grant in the archive account cannot widen them, in the bucket policy.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -15,7 +22,7 @@ import pulumi_aws as aws
 from components.config import ArchiveConfig
 from components.encryption import StackKey, StackKeyArgs, use_key
 from components.iam import allow, policy_document
-from components.secure_bucket import SecureBucket, SecureBucketArgs
+from components.secure_bucket import ObjectLock, SecureBucket, SecureBucketArgs
 from components.workflow import ARCHIVE_BODY_PREFIX
 
 
@@ -64,6 +71,66 @@ def reader_trust_policy(pipeline_account_id: pulumi.Input[str]) -> pulumi.Output
     )
 
 
+CONDITIONAL_CREATE = {"Null": {"s3:if-none-match": "false"}}
+"""Only a PutObject/CopyObject that carries ``If-None-Match`` (the pipeline sends ``*``): a create, never an overwrite."""
+REMOVALS = [
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:BypassGovernanceRetention",
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
+]
+"""What could remove or unlock an archived version before its retention ends."""
+
+
+def writer_put_statement(objects: pulumi.Input[str]) -> dict[str, Any]:
+    return {**allow("CreateArchiveObjectsOnly", ["s3:PutObject"], [objects]), "Condition": CONDITIONAL_CREATE}
+
+
+def archive_bucket_statements(
+    bucket_arn: str,
+    writer_role_arn: pulumi.Input[str],
+    reader_role_arn: pulumi.Input[str],
+    pipeline_account_id: pulumi.Input[str],
+) -> list[dict[str, Any]]:
+    """The archive bucket's own guard rails, beside the TLS-only statement.
+
+    Principal ``*`` with ``aws:PrincipalArn``: a role ARN as principal would have to exist first,
+    and would stop matching once the role is recreated.
+    """
+    objects = f"{bucket_arn}/*"
+    return [
+        {
+            "Sid": "DenyUnconditionalWritesByTheWriter",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": objects,
+            "Condition": {"ArnEquals": {"aws:PrincipalArn": writer_role_arn}, "Null": {"s3:if-none-match": "true"}},
+        },
+        {
+            "Sid": "DenyRemovalByPipelineRoles",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": REMOVALS,
+            "Resource": objects,
+            "Condition": {"ArnEquals": {"aws:PrincipalArn": [writer_role_arn, reader_role_arn]}},
+        },
+        {
+            "Sid": "DenyRemovalByThePipelineAccount",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": REMOVALS,
+            "Resource": objects,
+            "Condition": {"StringEquals": {"aws:PrincipalAccount": pipeline_account_id}},
+        },
+    ]
+
+
+def object_lock(config: ArchiveConfig) -> ObjectLock | None:
+    return ObjectLock(config.lock_mode, config.retention_days) if config.locked else None
+
+
 def lifecycle_rules(config: ArchiveConfig) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
     return [
         aws.s3.BucketLifecycleConfigurationRuleArgs(
@@ -79,7 +146,7 @@ def lifecycle_rules(config: ArchiveConfig) -> list[aws.s3.BucketLifecycleConfigu
                 ),
             ],
             noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                noncurrent_days=config.noncurrent_expiration_days
+                noncurrent_days=config.noncurrent_days
             ),
             abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
                 days_after_initiation=1
@@ -110,11 +177,6 @@ class ArchiveTarget(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        bucket = SecureBucket(
-            f"{name}-archive",
-            SecureBucketArgs(bucket_name=config.bucket_name, kms_key_arn=key.arn, lifecycle_rules=lifecycle_rules(config)),
-            opts=child,
-        )
         role = aws.iam.Role(
             f"{name}-writer-role",
             name=config.role_name,
@@ -123,13 +185,34 @@ class ArchiveTarget(pulumi.ComponentResource):
             max_session_duration=3600,
             opts=child,
         )
+        reader = aws.iam.Role(
+            f"{name}-reader-role",
+            name=config.reader_role_name,
+            description="Assumed by changetrail operators (replay, restore) to read archive objects",
+            assume_role_policy=reader_trust_policy(args.pipeline_account_id),
+            max_session_duration=3600,
+            opts=child,
+        )
+        bucket = SecureBucket(
+            f"{name}-archive",
+            SecureBucketArgs(
+                bucket_name=config.bucket_name,
+                kms_key_arn=key.arn,
+                lifecycle_rules=lifecycle_rules(config),
+                object_lock=object_lock(config),
+                policy_statements=archive_bucket_statements(
+                    f"arn:aws:s3:::{config.bucket_name}", role.arn, reader.arn, args.pipeline_account_id
+                ),
+            ),
+            opts=child,
+        )
         objects = pulumi.Output.concat(bucket.arn, "/", f"{config.prefix}/*" if config.prefix else "*")
         aws.iam.RolePolicy(
             f"{name}-writer-policy",
             role=role.id,
             policy=policy_document(
                 [
-                    allow("WriteArchiveObjects", ["s3:PutObject"], [objects]),
+                    writer_put_statement(objects),
                     use_key("EncryptArchiveObjects", key.arn, ["kms:GenerateDataKey"], ["s3"], config.region),
                     allow(
                         "ReadArchiveBodies",
@@ -147,14 +230,6 @@ class ArchiveTarget(pulumi.ComponentResource):
                     ),
                 ]
             ),
-            opts=child,
-        )
-        reader = aws.iam.Role(
-            f"{name}-reader-role",
-            name=config.reader_role_name,
-            description="Assumed by changetrail operators (replay, restore) to read archive objects",
-            assume_role_policy=reader_trust_policy(args.pipeline_account_id),
-            max_session_duration=3600,
             opts=child,
         )
         aws.iam.RolePolicy(

@@ -405,7 +405,37 @@ class ArchiveConfig:
     ] = None
     transition_to_ia_days: Annotated[int, Between(30, 36500)] = 30
     transition_to_glacier_days: Annotated[int, Between(31, 36500)] = 90
-    noncurrent_expiration_days: Annotated[int, Between(1, 36500)] = 30
+    noncurrent_expiration_days: Annotated[int, Between(1, 36500)] | None = None
+    """Unset: 30 days without a lock, ``retention_days`` with one (a lifecycle rule must never try to remove a
+    version the lock still holds)."""
+    lock_mode: Literal["GOVERNANCE", "COMPLIANCE", "OFF"] = "GOVERNANCE"
+    """S3 Object Lock default retention of every archive object: GOVERNANCE (only a principal granted
+    s3:BypassGovernanceRetention may remove a version early), COMPLIANCE (nobody may, not even the account root), OFF."""
+    retention_days: Annotated[int, Between(1, 36500)] = 365
+    """How long each archive object version is locked after it is written."""
+
+    @property
+    def locked(self) -> bool:
+        return self.lock_mode != "OFF"
+
+    @property
+    def noncurrent_days(self) -> int:
+        """Days a noncurrent version is kept: never shorter than the lock, so the lifecycle never fights it."""
+        if self.noncurrent_expiration_days is not None:
+            return self.noncurrent_expiration_days
+        return self.retention_days if self.locked else 30
+
+    @model_validator(mode="after")
+    def _lifecycle_within_lock(self) -> ArchiveConfig:
+        days = self.noncurrent_expiration_days
+        if self.locked and days is not None and days < self.retention_days:
+            raise _invalid(
+                "noncurrentExpirationDays",
+                f"is {days}, shorter than archive.retentionDays ({self.retention_days}) while archive.lockMode is "
+                f"{self.lock_mode}: the lifecycle would try to remove versions the lock still holds",
+                f"raise it to at least {self.retention_days}, or remove it (it then follows retentionDays)",
+            )
+        return self
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -597,7 +627,9 @@ def _unknown(path: list[str], known: Iterable[str]) -> str:
 
 def _explain(field: FieldInfo, value: Any) -> tuple[str, str]:
     """(problem, fix) for a wrong value of this setting, from its declaration."""
-    for marker in field.metadata:
+    # An optional setting (``Annotated[int, Between(...)] | None``) keeps its kind inside the union.
+    inner = [getattr(arg, "__metadata__", ()) for arg in get_args(field.annotation)]
+    for marker in [*field.metadata, *(m for metadata in inner for m in metadata)]:
         if hasattr(marker, "explain"):
             return marker.explain(value)
     annotation = field.annotation

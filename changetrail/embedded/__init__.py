@@ -124,6 +124,10 @@ class EmbeddedAws:
         self.registry = mocks.registry
         machine = client("stepfunctions").describe_state_machine(stateMachineArn=self.outputs["state_machine_arn"])
         stepfunctions.execution_role_arn = machine["roleArn"]
+        # Operators read the archive as the reader role: its sessions are held to its policy, as on AWS.
+        authorization.operator_roles.clear()
+        if self.outputs.get("archive_reader_role_arn"):
+            authorization.operator_roles.add(self.outputs["archive_reader_role_arn"])
         self.execution_logs = ExecutionLogPublisher(self.outputs["state_machine_arn"])
         self.pollers = [
             StreamPoller(Mapping.from_inputs(m), self.invoke_function_for(m["functionName"])) for m in self.registry.mappings
@@ -132,6 +136,7 @@ class EmbeddedAws:
 
     def stop(self) -> None:
         stepfunctions.execution_role_arn = None
+        authorization.operator_roles.clear()
         item_limits.uninstall()
         s3policy.uninstall()
         interpreter_speed.uninstall()

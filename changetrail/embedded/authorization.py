@@ -10,15 +10,21 @@ policy evaluator and the resource ARN the call names:
 - a Lambda function's call (functions run in-process): the function's execution role, for as
   long as its handler runs, in its thread and in threads that carry its context.
 
+- an operator's call made with the credentials of an assumed role in ``operator_roles`` (the
+  archive reader: ``replay``, ``restore``, ``verify``, the console), in this process.
+
 A call the policies do not allow fails with ``AccessDenied``, as on AWS. Covered: the actions the
-pipeline calls (Lambda, DynamoDB, S3, SNS, SQS, Step Functions) on their exact resources. Not
-covered: ``Condition`` blocks, resource policies and KMS key use (moto does not call KMS when it
-stores encrypted data).
+pipeline calls (Lambda, DynamoDB, S3, SNS, SQS, Step Functions) on their exact resources;
+``Condition`` blocks on the keys ``conditions.MODELLED`` lists (``s3:if-none-match``, ``s3:prefix``,
+``aws:PrincipalArn``...); and, for S3, an explicit ``Deny`` of the bucket's policy that names the
+caller. Not covered: conditions on other keys (treated as met), other resource policies and KMS
+key use (moto does not call KMS when it stores encrypted data).
 """
 
 from __future__ import annotations
 
 import contextvars
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,8 +35,11 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.iam.models import iam_backends
+from moto.s3.models import s3_backends
+from moto.sts.models import sts_backends
 
 from changetrail.embedded.accounts import account_of
+from changetrail.embedded.conditions import statement_holds, without_conditions
 
 ERROR_CODES = {
     "dynamodb": "AccessDeniedException",
@@ -48,12 +57,16 @@ _policies: dict[str, list[str]] = {}
 _lock = threading.Lock()
 denied: list[str] = []
 """Every refused call, newest last (``role: action on resource``)."""
+operator_roles: set[str] = set()
+"""Roles whose assumed sessions, used by operator tools in this process, are checked like task roles."""
+_sessions: dict[str, str | None] = {}
 
 
 def forget() -> None:
     with _lock:
         _policies.clear()
         denied.clear()
+        _sessions.clear()
 
 
 def inline_policies(role_arn: str) -> list[str]:
@@ -86,25 +99,93 @@ def requested(service: str, operation: str, params: dict[str, Any], region: str,
     if service == "stepfunctions":
         return [(action, params.get("stateMachineArn") or params.get("executionArn") or "*")]
     if service == "s3":
-        target = f"arn:aws:s3:::{params.get('Bucket')}/{params.get('Key')}"
-        if operation == "CopyObject":
-            source = unquote(str(params.get("CopySource", ""))).lstrip("/")
-            return [("s3:PutObject", target), ("s3:GetObject", f"arn:aws:s3:::{source}")]
-        if operation in ("ListObjects", "ListObjectsV2"):
-            return [("s3:ListBucket", f"arn:aws:s3:::{params.get('Bucket')}")]
-        return [(action, target)]
+        return s3_requested(action, operation, params)
     return [(action, "*")]
 
 
-def allowed(role_arn: str, action: str, resource: str) -> bool:
-    results = [IAMPolicy(document).is_action_permitted(action, resource) for document in inline_policies(role_arn)]
+def s3_requested(action: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    bucket = f"arn:aws:s3:::{params.get('Bucket')}"
+    target = f"{bucket}/{params.get('Key')}"
+    bypass = [("s3:BypassGovernanceRetention", target)] if params.get("BypassGovernanceRetention") else []
+    if operation == "CopyObject":
+        source = unquote(str(params.get("CopySource", ""))).lstrip("/")
+        return [("s3:PutObject", target), ("s3:GetObject", f"arn:aws:s3:::{source}")]
+    if operation in ("ListObjects", "ListObjectsV2"):
+        return [("s3:ListBucket", bucket)]
+    if operation == "ListObjectVersions":
+        return [("s3:ListBucketVersions", bucket)]
+    if operation == "DeleteObject":
+        return [("s3:DeleteObjectVersion" if params.get("VersionId") else "s3:DeleteObject", target), *bypass]
+    if operation == "DeleteObjects":
+        keys = (params.get("Delete") or {}).get("Objects", [])
+        return [
+            ("s3:DeleteObjectVersion" if key.get("VersionId") else "s3:DeleteObject", f"{bucket}/{key.get('Key')}")
+            for key in keys
+        ] + ([("s3:BypassGovernanceRetention", f"{bucket}/*")] if params.get("BypassGovernanceRetention") else [])
+    if operation in ("GetObject", "HeadObject") and params.get("VersionId"):
+        return [("s3:GetObjectVersion", target)]
+    return [(action, target)]
+
+
+def request_context(role_arn: str, service: str, params: dict[str, Any]) -> dict[str, str]:
+    """The condition keys a request carries (see ``conditions.MODELLED``); boto3 always calls over TLS."""
+    context = {"aws:SecureTransport": "true", "aws:PrincipalArn": role_arn, "aws:PrincipalAccount": account_of(role_arn)}
+    if service == "s3":
+        for key, param in (("s3:prefix", "Prefix"), ("s3:if-none-match", "IfNoneMatch"), ("s3:if-match", "IfMatch")):
+            if params.get(param) is not None:
+                context[key] = str(params[param])
+    return context
+
+
+def allowed(role_arn: str, action: str, resource: str, context: dict[str, str] | None = None) -> bool:
+    context = context if context is not None else request_context(role_arn, "", {})
+    documents = [without_conditions(json.loads(document), context) for document in inline_policies(role_arn)]
+    results = [IAMPolicy(json.dumps(document)).is_action_permitted(action, resource) for document in documents]
     return PermissionResult.DENIED not in results and PermissionResult.PERMITTED in results
+
+
+def _names(principal: Any, role_arn: str) -> bool:
+    """Whether a resource policy's ``Principal`` covers the role (``*``, the role, or its account)."""
+    if principal == "*":
+        return True
+    values = (principal or {}).get("AWS", []) if isinstance(principal, dict) else []
+    account = account_of(role_arn)
+    return any(
+        value in ("*", role_arn, account, f"arn:aws:iam::{account}:root")
+        for value in ([values] if isinstance(values, str) else values)
+    )
+
+
+def bucket_denies(role_arn: str, action: str, resource: str, context: dict[str, str]) -> bool:
+    """An explicit Deny of the bucket's own policy for this call: it wins over any grant, as in S3."""
+    bucket_name = resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]
+    owner = s3_backends.bucket_accounts.get(bucket_name)
+    if owner is None:
+        return False
+    partition, account = owner
+    bucket = s3_backends[account][partition].buckets.get(bucket_name)
+    if bucket is None or not bucket.policy:
+        return False
+    statements = json.loads(bucket.policy).get("Statement", [])
+    denies = [
+        {k: v for k, v in statement.items() if k not in ("Condition", "Principal")}
+        for statement in ([statements] if isinstance(statements, dict) else statements)
+        if statement.get("Effect") == "Deny"
+        and _names(statement.get("Principal"), role_arn)
+        and statement_holds(statement, context)
+    ]
+    if not denies:
+        return False
+    document = json.dumps({"Version": "2012-10-17", "Statement": denies})
+    return IAMPolicy(document).is_action_permitted(action, resource) == PermissionResult.DENIED
 
 
 def check(role_arn: str, service: str, operation: str, params: dict[str, Any], region: str) -> None:
     """Raise AWS's access-denied error unless ``role_arn``'s policies allow the call."""
+    context = request_context(role_arn, service, params)
     for action, resource in requested(service, operation, params, region, account_of(role_arn)):
-        if not allowed(role_arn, action, resource):
+        refused_by_bucket = service == "s3" and bucket_denies(role_arn, action, resource, context)
+        if refused_by_bucket or not allowed(role_arn, action, resource, context):
             message = f"User: {role_arn} is not authorized to perform: {action} on resource: {resource}"
             denied.append(f"{role_arn}: {action} on {resource}")
             code = ERROR_CODES.get(service, "AccessDenied")
@@ -137,8 +218,28 @@ def acting_as(role_arn: str) -> Iterator[None]:
         function_role.reset(token)
 
 
+def session_role(client_: BaseClient) -> str | None:
+    """The operator role whose assumed credentials the client signs with, if it is one of ``operator_roles``."""
+    if not operator_roles:
+        return None
+    credentials = getattr(client_._request_signer, "_credentials", None)
+    access_key = getattr(credentials, "access_key", None)
+    if not access_key:
+        return None
+    with _lock:
+        if access_key not in _sessions:
+            found = None
+            for account in list(sts_backends):
+                for assumed in sts_backends[account]["global"].assumed_roles:
+                    if assumed.access_key_id == access_key:
+                        found = assumed.role_arn
+            # Only a session of a role the harness registered is checked: its own calls stay unchecked.
+            _sessions[access_key] = found if found in operator_roles else None
+        return _sessions[access_key]
+
+
 def _checked_api_call(client_: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
-    role_arn = function_role.get()
+    role_arn = function_role.get() or session_role(client_)
     if role_arn is not None:
         model = client_.meta.service_model.operation_model(operation_name)
         check(role_arn, client_.meta.service_model.service_name, model.name, api_params, client_.meta.region_name)

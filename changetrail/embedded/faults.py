@@ -180,6 +180,21 @@ def trigger_crashes_after_start(aws: EmbeddedAws, every_time: bool = False) -> I
         lambdas.completion_hooks.remove(crash)
 
 
+@contextmanager
+def stream_records_dropped(aws: EmbeddedAws) -> Iterator[dict[str, int]]:
+    """Stream delivery pauses, and what is written meanwhile never reaches the trigger (lost past the stream's 24 h).
+
+    On exit every poller's checkpoint moves past the records written inside, undelivered.
+    """
+    aws.pump()  # what was written before the pause is delivered as usual
+    dropped = {"count": 0}
+    try:
+        yield dropped
+    finally:
+        for poller in aws.pollers:
+            dropped["count"] += poller.skip_to_latest()
+
+
 POISON_EVERY = 25
 """One change in this many is poison: its new image holds a number DynamoDB would never stream."""
 

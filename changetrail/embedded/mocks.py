@@ -74,6 +74,7 @@ class MotoMocks(pulumi.runtime.Mocks):
             "aws:s3/bucketVersioning:BucketVersioning": self._bucket_versioning,
             "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": self._passthrough,
             "aws:s3/bucketPolicy:BucketPolicy": self._bucket_policy,
+            "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": self._bucket_object_lock,
             "aws:iam/role:Role": self._role,
             "aws:iam/rolePolicy:RolePolicy": self._role_policy,
             "aws:cloudwatch/logGroup:LogGroup": self._log_group,
@@ -266,6 +267,17 @@ class MotoMocks(pulumi.runtime.Mocks):
     def _bucket_versioning(self, args: Args, account: str, inputs: Inputs) -> Created:
         client("s3", account).put_bucket_versioning(
             Bucket=inputs["bucket"], VersioningConfiguration={"Status": inputs["versioningConfiguration"]["status"]}
+        )
+        return inputs["bucket"], inputs
+
+    def _bucket_object_lock(self, args: Args, account: str, inputs: Inputs) -> Created:
+        retention = inputs["rule"]["defaultRetention"]
+        client("s3", account).put_object_lock_configuration(
+            Bucket=inputs["bucket"],
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": inputs.get("objectLockEnabled", "Enabled"),
+                "Rule": {"DefaultRetention": {"Mode": retention["mode"], "Days": int(retention["days"])}},
+            },
         )
         return inputs["bucket"], inputs
 

@@ -121,6 +121,16 @@ class StreamPoller:
                 self._checkpoints[shard["ShardId"]] = records[-1]["dynamodb"]["SequenceNumber"]
         return read
 
+    def skip_to_latest(self) -> int:
+        """Move every shard's checkpoint past its newest record without delivering it; returns how many were skipped."""
+        skipped = 0
+        shards = self._streams.describe_stream(StreamArn=self.mapping.stream_arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            if records := self._read(shard["ShardId"], None):
+                skipped += len(records)
+                self._checkpoints[shard["ShardId"]] = records[-1]["dynamodb"]["SequenceNumber"]
+        return skipped
+
     def _poll_lanes(self, shard_id: str) -> int:
         """Everything new on the shard, each item's records in their lane, the lanes delivered at once."""
         records = self._read(shard_id, None)

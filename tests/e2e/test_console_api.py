@@ -141,6 +141,10 @@ def test_the_archive_refuses_the_pipeline_account_and_opens_to_the_reader_role(a
     with pytest.raises(ClientError) as refused:
         client("s3").list_objects_v2(Bucket=bucket)
     assert refused.value.response["Error"]["Code"] == "AccessDenied"
-    assert reader_client(aws.outputs).list_objects_v2(Bucket=bucket)["KeyCount"] == 1
+    reader = reader_client(aws.outputs)
+    assert reader.list_objects_v2(Bucket=bucket, Prefix=f"{aws.outputs['archive_prefix']}/")["KeyCount"] == 1
+    with pytest.raises(ClientError) as root:  # its policy lists the archive prefix only, as on AWS
+        reader.list_objects_v2(Bucket=bucket)
+    assert root.value.response["Error"]["Code"] == "AccessDenied"
     hint = "\n".join(archive_hint({**aws.outputs, "endpoint_url": "http://127.0.0.1:4599"}))
     assert f"--role-arn {aws.outputs['archive_reader_role_arn']}" in hint and "refuses the pipeline account" in hint

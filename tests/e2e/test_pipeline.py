@@ -163,7 +163,7 @@ def test_missing_archive_bucket_sends_the_change_to_the_dlq_with_full_context(aw
     s3 = client("s3", ARCHIVE_ACCOUNT)
     bucket = aws.outputs["archive_bucket_name"]
     for version in s3.list_object_versions(Bucket=bucket).get("Versions", []):
-        s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+        s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"], BypassGovernanceRetention=True)
     s3.delete_bucket(Bucket=bucket)
     put("LOST?", value={"N": "2"})
     executions = aws.settle()

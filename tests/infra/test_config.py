@@ -65,6 +65,15 @@ WRONG = [
     ("region", {"archive": {"region": "eu-west-1"}}, "archive.region", r"is eu-west-1 but the stack deploys to us-east-1"),
     ("bucket-name", {"archive": {"bucketName": "Archive_Bucket"}}, "archive.bucketName", r"3-63 characters"),
     ("glacier-days", {"archive": {"transitionToGlacierDays": 30}}, "archive.transitionToGlacierDays", r"from 31"),
+    ("lock-mode", {"archive": {"lockMode": "LEGAL"}}, "archive.lockMode", r"is 'LEGAL'.*GOVERNANCE, COMPLIANCE, OFF"),
+    ("retention-days", {"archive": {"retentionDays": 0}}, "archive.retentionDays", r"from 1 to 36500, got 0"),
+    ("noncurrent-text", {"archive": {"noncurrentExpirationDays": "x"}}, "archive.noncurrentExpirationDays", r"1 to 36500"),
+    (
+        "noncurrent-under-lock",
+        {"archive": {"noncurrentExpirationDays": 30}},
+        "archive.noncurrentExpirationDays",
+        r"is 30, shorter than archive\.retentionDays \(365\) while archive\.lockMode is GOVERNANCE.*raise it to at least 365",
+    ),
     ("mode", {"notifications": {"mode": "sometimes"}}, "notifications.mode", r"is 'sometimes'.*change, batch, off"),
     ("email", {"notifications": {"emails": ["not-an-address"]}}, "notifications.emails", r"e-mail"),
     ("email-not-list", {"notifications": {"emails": "ops@example.com"}}, "notifications.emails", r"e-mail"),
@@ -133,6 +142,16 @@ def test_defaults_reproduce_the_seed_names():
         "changetrail-dev-archive-writer",
         "ddb-changes",
     )
+
+
+def test_the_archive_is_locked_for_a_year_in_governance_mode_unless_configured():
+    archive = settings().archive
+    assert (archive.lock_mode, archive.retention_days, archive.locked, archive.noncurrent_days) == ("GOVERNANCE", 365, True, 365)
+    unlocked = settings({"archive": {"lockMode": "OFF", "noncurrentExpirationDays": 30}}).archive
+    assert (unlocked.locked, unlocked.noncurrent_days) == (False, 30)
+    assert settings({"archive": {"lockMode": "OFF"}}).archive.noncurrent_days == 30
+    longer = settings({"archive": {"retentionDays": "10", "noncurrentExpirationDays": "10"}}).archive
+    assert (longer.retention_days, longer.noncurrent_days) == (10, 10)
 
 
 def test_the_dev_stack_file_spells_out_exactly_the_defaults():

@@ -181,8 +181,20 @@ def test_the_archive_reader_may_list_only_the_archive_prefix(dev):
     policies = dev.role_policies()
     (listing,) = [s for s in policies["archive-reader-role"] if "s3:ListBucket" in as_list(s["Action"])]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["ddb-changes/*"]}}
-    others = [s for statements in policies.values() for s in statements if s is not listing]
+    (create,) = [s for s in policies["archive-writer-role"] if "s3:PutObject" in as_list(s["Action"])]
+    others = [s for statements in policies.values() for s in statements if s is not listing and s is not create]
     assert not [s for s in others if "Condition" in s and not is_key_use(s)]
+
+
+def test_the_archive_writer_may_only_create_objects_that_do_not_exist(variant):
+    name, program = variant
+    if "archive-writer-role" not in program.role_policies():
+        pytest.skip(f"{name}: the archive side is another stack's")
+    (create,) = [s for s in program.role_policies()["archive-writer-role"] if "s3:PutObject" in as_list(s["Action"])]
+    # Null false: the request carries If-None-Match (S3's conditional-write key); without it, no grant.
+    assert create["Condition"] == {"Null": {"s3:if-none-match": "false"}}
+    granted = {a for statements in program.role_policies().values() for s in statements for a in as_list(s["Action"])}
+    assert not granted & {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:PutObjectRetention"}
 
 
 def is_key_use(statement: dict[str, Any]) -> bool:

@@ -60,7 +60,7 @@ OUTPUT_KEYS = {
     "state_machine_arn", "state_machine_name", "log_group_name", "dlq_url", "dlq_arn",
     "payload_bucket_name", "payload_bucket_arn", "topic_arn",
     "archive_bucket_name", "archive_bucket_arn", "archive_role_arn", "archive_reader_role_arn",
-    "archive_account_id", "archive_prefix",
+    "archive_account_id", "archive_prefix", "redaction",
     "ops_topic_arn", "dashboard_name", "console_urls",
 }  # fmt: skip
 
@@ -396,7 +396,71 @@ def test_the_archive_bucket_is_versioned_and_tiers_objects_under_the_prefix(dev,
         (rule,) = program.attached_to("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", bucket).inputs["rules"]
         assert rule["status"] == "Enabled" and rule["filter"] == {"prefix": prefix}
         assert [(t["days"], t["storageClass"]) for t in rule["transitions"]] == [(ia, "STANDARD_IA"), (glacier, "GLACIER_IR")]
-        assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == 30
+        # Locked for 365 days by default: noncurrent versions are kept as long as the lock holds them.
+        assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == 365
+        assert "expiration" not in rule  # a current archive object never expires
+
+
+LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+
+
+@pytest.fixture(scope="module")
+def compliance(deploy) -> Run:
+    return deploy({"changetrail:archive": {"lockMode": "COMPLIANCE", "retentionDays": 2555, "noncurrentExpirationDays": 3000}})
+
+
+@pytest.fixture(scope="module")
+def unlocked(deploy) -> Run:
+    return deploy({"changetrail:archive": {"lockMode": "OFF"}})
+
+
+def test_every_archive_version_is_locked_by_default_in_governance_mode_for_a_year(dev, target):
+    for program in (dev, target):
+        bucket = program.one("aws:s3/bucket:Bucket", "archive-archive-bucket")
+        lock = program.attached_to(LOCK, bucket)
+        assert lock.inputs["objectLockEnabled"] == "Enabled"
+        assert lock.inputs["rule"]["defaultRetention"] == {"mode": "GOVERNANCE", "days": 365}
+        # Enabled by the configuration, not by the bucket's flag: that flag would replace an existing bucket.
+        assert not bucket.inputs.get("objectLockEnabled")
+        assert program.attached_to("aws:s3/bucketVersioning:BucketVersioning", bucket)  # S3 locks only versioned buckets
+
+
+def test_compliance_mode_and_retention_come_from_the_config_and_the_lifecycle_follows(compliance):
+    bucket = compliance.one("aws:s3/bucket:Bucket", "archive-archive-bucket")
+    assert compliance.attached_to(LOCK, bucket).inputs["rule"]["defaultRetention"] == {"mode": "COMPLIANCE", "days": 2555}
+    (rule,) = compliance.attached_to(LIFECYCLE, bucket).inputs["rules"]
+    assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == 3000
+
+
+def test_lock_off_leaves_no_lock_and_the_old_lifecycle(unlocked):
+    bucket = unlocked.one("aws:s3/bucket:Bucket", "archive-archive-bucket")
+    assert not [r for r in unlocked.of_type(LOCK) if r.inputs.get("bucket") == bucket.id]
+    (rule,) = unlocked.attached_to(LIFECYCLE, bucket).inputs["rules"]
+    assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == 30
+
+
+def test_only_the_archive_bucket_is_locked(dev):
+    assert [r.inputs["bucket"] for r in dev.of_type(LOCK)] == [dev.one("aws:s3/bucket:Bucket", "archive-archive-bucket").id]
+
+
+def test_the_archive_bucket_refuses_overwrites_and_removals_by_pipeline_principals(dev):
+    bucket = dev.one("aws:s3/bucket:Bucket", "archive-archive-bucket")
+    policy = dev.attached_to("aws:s3/bucketPolicy:BucketPolicy", bucket).inputs["policy"]
+    statements = {s.get("Sid"): s for s in statements_of(policy)}
+    objects = f"{bucket.outputs['arn']}/*"
+    writer, reader = dev.named("archive-writer-role").outputs["arn"], dev.named("archive-reader-role").outputs["arn"]
+    removals = {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:PutObjectRetention"}
+    unconditional = statements["DenyUnconditionalWritesByTheWriter"]
+    assert (unconditional["Effect"], unconditional["Action"], unconditional["Resource"]) == ("Deny", "s3:PutObject", objects)
+    assert unconditional["Condition"] == {"ArnEquals": {"aws:PrincipalArn": writer}, "Null": {"s3:if-none-match": "true"}}
+    roles = statements["DenyRemovalByPipelineRoles"]
+    assert roles["Effect"] == "Deny" and removals <= set(roles["Action"]) and roles["Resource"] == objects
+    assert roles["Condition"] == {"ArnEquals": {"aws:PrincipalArn": [writer, reader]}}
+    account = statements["DenyRemovalByThePipelineAccount"]
+    assert account["Effect"] == "Deny" and removals <= set(account["Action"])
+    assert account["Condition"] == {"StringEquals": {"aws:PrincipalAccount": PIPELINE_ACCOUNT}}
+    assert not [s for s in statements.values() if s["Effect"] == "Allow"]  # the bucket policy grants nothing
 
 
 # -- the archive side: second provider, external, or its own stack ------------------------

@@ -16,11 +16,12 @@ AWS_COMMAND_MODULES = (
     "changetrail.redrive",
     "changetrail.replay",
     "changetrail.restore",
+    "changetrail.verify",
     "changetrail.history",
     "changetrail.archive",
     "changetrail.outputs",
 )
-"""What ``executions``, ``redrive``, ``replay``, ``restore`` and reading an item's history import when they run."""
+"""What ``executions``, ``redrive``, ``replay``, ``restore``, ``verify`` and reading an item's history import when they run."""
 
 
 def modules_loaded_by(code: str) -> set[str]:

@@ -1,0 +1,88 @@
+"""verify's pure core: the rows an archived change implies, and how differences are named."""
+
+from __future__ import annotations
+
+from changetrail.verify import ArchivedChange, compare_rows, compare_source, expected_rows, newest_images, rediff
+from functions.diff import archive_line, audit_rows
+from functions.write_audit import WriteSettings
+
+KEY = "ddb-changes/Configuration/2026/01/01/00/1-2-abc.jsonl"
+
+
+def line(event_id: str, event: str, old: dict | None, new: dict | None, sequence: str = "1") -> dict:
+    change = {
+        "eventId": event_id,
+        "eventName": event,
+        "table": "Configuration",
+        "keys": {"key": {"S": "K"}},
+        "itemKey": "K",
+        "itemKeyParts": {"key": "K"},
+        "sequenceNumber": sequence,
+        "modificationTime": f"2026-01-01T00:00:0{sequence}.000Z",
+        "expiredByTtl": False,
+    }
+    if old is not None:
+        change["oldImage"] = old
+    if new is not None:
+        change["newImage"] = new
+    return change
+
+
+MODIFY = line("e1", "MODIFY", {"key": {"S": "K"}, "v": {"N": "1"}}, {"key": {"S": "K"}, "v": {"N": "2"}, "w": {"S": "x"}})
+
+
+def test_an_archived_modify_implies_the_rows_write_audit_writes():
+    expected, duplicates = expected_rows([ArchivedChange(KEY, MODIFY)], WriteSettings())
+    assert not duplicates
+    diffed = rediff(MODIFY)
+    assert diffed["changedAttributes"] == ["v", "w"]
+    assert {row["id"]["S"]: row for row in audit_rows(diffed, KEY)} == {i: e.row for i, e in expected.items()}
+    assert sum("archiveKey" in e.row for e in expected.values()) == 1
+
+
+def test_a_change_archived_twice_is_named_once():
+    expected, duplicates = expected_rows([ArchivedChange(KEY, MODIFY), ArchivedChange("other.jsonl", MODIFY)], WriteSettings())
+    (duplicate,) = duplicates
+    assert (duplicate.kind, duplicate.event_id, duplicate.archive_key) == ("duplicate-line", "e1", "other.jsonl")
+    assert len(expected) == 2
+
+
+def test_rows_missing_altered_and_unexplained_are_each_named():
+    expected, _ = expected_rows([ArchivedChange(KEY, MODIFY)], WriteSettings())
+    ids = sorted(expected)
+    actual = {i: dict(expected[i].row) for i in ids}
+    del actual[ids[0]]
+    actual[ids[1]] = {**actual[ids[1]], "newValue": {"S": "forged"}}
+    actual["ghost"] = {"id": {"S": "ghost"}, "eventName": {"S": "INSERT"}, "table": {"S": "Configuration"}, "itemKey": {"S": "Z"}}
+    found = {(f.kind, f.audit_id) for f in compare_rows(expected, actual)}
+    assert found == {("missing-row", ids[0]), ("row-differs", ids[1]), ("unexpected-row", "ghost")}
+
+
+def test_numbers_and_sets_compare_by_meaning_as_diff_does():
+    expected, _ = expected_rows([ArchivedChange(KEY, MODIFY)], WriteSettings())
+    actual = {i: dict(e.row) for i, e in expected.items()}
+    for row in actual.values():
+        if row.get("newValue") == {"N": "2"}:
+            row["newValue"] = {"N": "2.0"}
+    assert compare_rows(expected, actual) == []
+
+
+def test_a_masked_line_keeps_the_attributes_the_pipeline_found_on_the_real_values():
+    masked = {**MODIFY, "oldImage": {**MODIFY["oldImage"], "v": {"S": "***REDACTED***"}}}
+    masked["newImage"] = {**MODIFY["newImage"], "v": {"S": "***REDACTED***"}}
+    masked["changedAttributes"] = ["v", "w"]
+    assert rediff(masked)["changedAttributes"] == ["v", "w"]
+    assert "changedAttributes" in archive_line(rediff(MODIFY))
+
+
+def test_source_items_are_explained_only_by_their_newest_archived_image():
+    insert = line("e0", "INSERT", None, {"key": {"S": "K"}, "v": {"N": "1"}}, sequence="1")
+    newest = newest_images([ArchivedChange(KEY, insert), ArchivedChange(KEY, {**MODIFY, "sequenceNumber": "2"})])
+    assert newest[("Configuration", "K")]["eventId"] == "e1"
+    current = {"K": {"key": {"S": "K"}, "v": {"N": "2"}, "w": {"S": "x"}}}
+    assert compare_source("Configuration", current, newest) == []
+    drifted = {"K": {"key": {"S": "K"}, "v": {"N": "3"}, "w": {"S": "x"}}, "NEW": {"key": {"S": "NEW"}}}
+    found = {(f.item_key, f.kind) for f in compare_source("Configuration", drifted, newest)}
+    assert found == {("K", "source-unexplained"), ("NEW", "source-unexplained")}
+    missing = {f.item_key: f.detail for f in compare_source("Configuration", {}, newest)}
+    assert "missing" in missing["K"]
