@@ -151,11 +151,11 @@ def _archive(outputs: dict[str, Any]) -> Any:
     return Archive(reader_client(outputs), outputs["archive_bucket_name"], outputs.get("archive_prefix", ""))
 
 
-def _time(text: str | None) -> datetime | None:
+def _time(text: str) -> datetime:
     from changetrail.archive import parse_time
 
     try:
-        return parse_time(text) if text else None
+        return parse_time(text)
     except ValueError as error:
         raise ArgumentTypeError(str(error)) from error
 
@@ -165,7 +165,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from changetrail.outputs import aws_client, load_outputs
 
     outputs = load_outputs(args.outputs, args.stack)
-    start, end = _time(args.start), _time(args.end) or datetime.now(UTC)
+    start, end = _time(args.start), _time(args.end) if args.end else datetime.now(UTC)
     table = args.table or outputs["source_table_name"]
     archive = _archive(outputs)
     if args.stdout:
@@ -188,7 +188,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     outputs = load_outputs(args.outputs, args.stack)
     ddb = aws_client("dynamodb", outputs)
-    found = restore.plan(outputs, ddb, _archive(outputs), args.key, _time(args.at))
+    found = restore.plan(outputs, ddb, _archive(outputs), args.key, _time(args.at) if args.at else None)
     change = found.change
     print(
         f"{found.item_key} in {found.table}, as after {change['eventName']} at {change['modificationTime']}"
