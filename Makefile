@@ -23,9 +23,10 @@ test: setup lint  ## the whole suite: unit, Pulumi mocks, end-to-end on the embe
 test-fast: setup  ## unit and Pulumi-mock tests only
 	$(BIN)/python -m pytest -q tests/unit tests/infra
 
-lint: setup
+lint: setup  ## ruff (lint and format) and mypy (the type check, configured in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff format .
@@ -47,4 +48,4 @@ screenshot: setup  ## the README's console screenshot, taken by the browser test
 	CHANGETRAIL_SCREENSHOT=docs/console-execution.png $(BIN)/python -m pytest -q tests/e2e/test_console_browser.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis *.egg-info

@@ -207,8 +207,8 @@ def deploy_pipeline(settings: Settings) -> None:
             dashboard_name=monitoring.dashboard_name,
             console_urls=monitoring.console_urls,
         )
-    for key, value in outputs.items():
-        pulumi.export(key, value)
+    for output, value in outputs.items():
+        pulumi.export(output, value)
 
 
 settings = load_settings(pulumi_reader(), pulumi.get_stack(), aws.config.region, pulumi_keys())

@@ -151,11 +151,11 @@ def _archive(outputs: dict[str, Any]) -> Any:
     return Archive(reader_client(outputs), outputs["archive_bucket_name"], outputs.get("archive_prefix", ""))
 
 
-def _time(text: str | None) -> datetime | None:
+def _time(text: str) -> datetime:
     from changetrail.archive import parse_time
 
     try:
-        return parse_time(text) if text else None
+        return parse_time(text)
     except ValueError as error:
         raise ArgumentTypeError(str(error)) from error
 
@@ -165,8 +165,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from changetrail.outputs import aws_client, check_table, load_outputs, source_tables
 
     outputs = load_outputs(args.outputs, args.stack)
-    start, end = _time(args.start), _time(args.end) or datetime.now(UTC)
-    tables = [check_table(outputs, args.table)] if args.table else source_tables(outputs)
+    start, end = _time(args.start), _time(args.end) if args.end else datetime.now(UTC)
+    tables = [str(check_table(outputs, args.table))] if args.table else source_tables(outputs)
     archive = _archive(outputs)
     for table in tables:
         if args.stdout:
@@ -189,7 +189,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     outputs = load_outputs(args.outputs, args.stack)
     ddb = aws_client("dynamodb", outputs)
-    found = restore.plan(outputs, ddb, _archive(outputs), args.key, _time(args.at), check_table(outputs, args.table))
+    found = restore.plan(
+        outputs, ddb, _archive(outputs), args.key, _time(args.at) if args.at else None, check_table(outputs, args.table)
+    )
     change = found.change
     print(
         f"{found.item_key} in {found.table}, as after {change['eventName']} at {change['modificationTime']}"
@@ -214,8 +216,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             outputs,
             _archive(outputs),
             aws_client("dynamodb", outputs),
-            _time(args.start),
-            _time(args.end),
+            _time(args.start) if args.start else None,
+            _time(args.end) if args.end else None,
             args.table,
             args.source,
             lambda message: print(f"verify: {message}", file=sys.stderr, flush=True),

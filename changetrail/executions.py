@@ -181,7 +181,7 @@ class InterpreterHistory:
 
 
 def _history_event(raw: dict[str, Any]) -> Event:
-    details = next((value for key, value in raw.items() if key.endswith("EventDetails")), {}) or {}
+    details: dict[str, Any] = next((value for key, value in raw.items() if key.endswith("EventDetails")), {}) or {}
     return Event(
         type=raw["type"],
         time=raw["timestamp"],

@@ -1,4 +1,5 @@
-"""One customer managed KMS key per stack (and one in the archive account), rotated yearly.
+"""One customer managed KMS key per stack (and one in the archive account), rotated yearly; and the
+account statements every key policy here starts with (the ops topic's key in ``monitoring`` too).
 
 The key policy delegates use of the key to IAM in its own account, and no further: a role can
 use the key only if its own policy names this key, and every such statement here is limited to
@@ -39,14 +40,11 @@ LOGS_ACTIONS = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateD
 DELETION_WINDOW_DAYS = 30
 
 
-def key_policy(
-    account_id: pulumi.Input[str],
-    region: str,
-    log_group_patterns: Sequence[str] = (),
-    s3_decrypters: Sequence[pulumi.Input[str]] = (),
-) -> pulumi.Output[str]:
+def account_statements(account_id: pulumi.Input[str]) -> list[dict[str, Any]]:
+    """The statements every key policy of this program starts with: IAM policies in the key's own
+    account decide who administers the key and who uses it, and no other account is named."""
     root = pulumi.Output.concat("arn:aws:iam::", account_id, ":root")
-    statements: list[dict[str, Any]] = [
+    return [
         # Without an account statement a key can become unmanageable; this one names actions, not kms:*.
         {
             "Sid": "AccountAdministersKey",
@@ -57,6 +55,15 @@ def key_policy(
         },
         {"Sid": "IamPoliciesGrantUse", "Effect": "Allow", "Principal": {"AWS": root}, "Action": USE_ACTIONS, "Resource": "*"},
     ]
+
+
+def key_policy(
+    account_id: pulumi.Input[str],
+    region: str,
+    log_group_patterns: Sequence[str] = (),
+    s3_decrypters: Sequence[pulumi.Input[str]] = (),
+) -> pulumi.Output[str]:
+    statements = account_statements(account_id)
     if log_group_patterns:
         statements.append(
             {

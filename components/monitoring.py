@@ -1,4 +1,5 @@
-"""Operations monitoring: an ops topic, alarms on lag, errors, failed executions and DLQs, a dashboard.
+"""Operations monitoring: an ops topic and its key, alarms on lag, errors, failed executions and DLQs,
+the dashboard (its body: ``components.dashboard``) and the console URLs output (``components.console_urls``).
 
 Everything an operator needs to hear about ends in a dead-letter queue or a growing stream lag, so
 the alarms watch exactly those, and the dashboard graphs them beside the pipeline's throughput.
@@ -6,19 +7,17 @@ the alarms watch exactly those, and the dashboard graphs them beside the pipelin
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import quote
 
 import pulumi
 import pulumi_aws as aws
 
 from components.config import MonitoringConfig
+from components.console_urls import console_urls
+from components.dashboard import PERIOD, dashboard_body
+from components.encryption import account_statements
 from components.iam import deny_insecure_transport, policy_document
 
-PERIOD = 300
-"""Seconds per datapoint: one 5-minute period, so an operator hears of a problem within minutes."""
 CLOUDWATCH = "cloudwatch.amazonaws.com"
 
 
@@ -142,115 +141,6 @@ def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
     ]
 
 
-# -- pure functions: the dashboard body and console URLs (unit-tested without Pulumi) ------
-def _metric_widget(title: str, region: str, stat: str, metrics: list[list[Any]], threshold: float | None = None) -> dict:
-    properties: dict[str, Any] = {
-        "title": title,
-        "region": region,
-        "view": "timeSeries",
-        "stacked": False,
-        "stat": stat,
-        "period": PERIOD,
-        "metrics": metrics,
-    }
-    if threshold is not None:
-        properties["annotations"] = {"horizontal": [{"label": "alarm", "value": threshold}]}
-    return {"type": "metric", "properties": properties}
-
-
-def dashboard_body(
-    *,
-    region: str,
-    function_name: str,
-    state_machine_arn: str,
-    dlq_name: str,
-    stream_failures_queue_name: str,
-    audit_table_name: str,
-    iterator_age_ms: int,
-    dlq_age_seconds: int,
-    alarm_arns: list[str],
-) -> str:
-    """The dashboard's JSON: every alarmed metric, plus executions started/succeeded and audit WCU."""
-    queues = (dlq_name, stream_failures_queue_name)
-    machine = ("StateMachineArn", state_machine_arn)
-    widgets = [
-        _metric_widget(
-            "Stream lag: trigger iterator age (ms)",
-            region,
-            "Maximum",
-            [["AWS/Lambda", "IteratorAge", "FunctionName", function_name]],
-            iterator_age_ms,
-        ),
-        _metric_widget(
-            "Trigger errors and throttles",
-            region,
-            "Sum",
-            [["AWS/Lambda", metric, "FunctionName", function_name] for metric in ("Errors", "Throttles")],
-        ),
-        _metric_widget(
-            "Executions",
-            region,
-            "Sum",
-            [["AWS/States", metric, *machine] for metric in ("ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed")],
-        ),
-        _metric_widget(
-            "Dead-letter queues: messages visible",
-            region,
-            "Maximum",
-            [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue] for queue in queues],
-        ),
-        _metric_widget(
-            "Dead-letter queues: age of oldest message (s)",
-            region,
-            "Maximum",
-            [["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", queue] for queue in queues],
-            dlq_age_seconds,
-        ),
-        _metric_widget(
-            "Audit table: consumed write capacity units",
-            region,
-            "Sum",
-            [["AWS/DynamoDB", "ConsumedWriteCapacityUnits", "TableName", audit_table_name]],
-        ),
-        {"type": "alarm", "properties": {"title": "Alarms", "alarms": sorted(alarm_arns)}},
-    ]
-    width, height = 12, 6
-    for index, widget in enumerate(widgets):
-        widget.update(x=(index % 2) * width, y=(index // 2) * height, width=width, height=height)
-    return json.dumps({"widgets": widgets}, sort_keys=True)
-
-
-def _console(region: str, service: str) -> str:
-    return f"https://{region}.console.aws.amazon.com/{service}/home?region={region}"
-
-
-def state_machine_console_url(region: str, state_machine_arn: str) -> str:
-    return f"{_console(region, 'states')}#/statemachines/view/{quote(state_machine_arn, safe='')}"
-
-
-def log_group_console_url(region: str, log_group_name: str) -> str:
-    # The CloudWatch console decodes this fragment twice and spells the outer '%' as '$25'.
-    encoded = quote(log_group_name, safe="").replace("%", "$25")
-    return f"{_console(region, 'cloudwatch')}#logsV2:log-groups/log-group/{encoded}"
-
-
-def queue_console_url(region: str, queue_url: str) -> str:
-    return f"https://{region}.console.aws.amazon.com/sqs/v3/home?region={region}#/queues/{quote(queue_url, safe='')}"
-
-
-def dashboard_console_url(region: str, dashboard_name: str) -> str:
-    return f"{_console(region, 'cloudwatch')}#dashboards/dashboard/{quote(dashboard_name, safe='')}"
-
-
-def console_urls(region: str, state_machine_arn: str, log_group_name: str, dlq_url: str, dashboard_name: str) -> dict[str, str]:
-    return {
-        "state_machine": state_machine_console_url(region, state_machine_arn),
-        "log_group": log_group_console_url(region, log_group_name),
-        "dlq": queue_console_url(region, dlq_url),
-        "dashboard": dashboard_console_url(region, dashboard_name),
-    }
-
-
 def alarm_arn(region: str, account_id: pulumi.Input[str], alarm_name: str) -> pulumi.Output[str]:
     return pulumi.Output.concat("arn:aws:cloudwatch:", region, ":", account_id, ":alarm:", alarm_name)
 
@@ -279,15 +169,8 @@ class Monitoring(pulumi.ComponentResource):
             enable_key_rotation=True,
             policy=policy_document(
                 [
-                    {
-                        # The default key policy: IAM policies in this account decide who administers
-                        # the key; without it the key would be unmanageable.
-                        "Sid": "AccountAdministersKey",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": pulumi.Output.concat("arn:aws:iam::", args.account_id, ":root")},
-                        "Action": "kms:*",
-                        "Resource": "*",
-                    },
+                    # IAM in this account administers and uses the key (named actions, no kms:*).
+                    *account_statements(args.account_id),
                     {
                         "Sid": "AlarmsEncryptNotifications",
                         "Effect": "Allow",

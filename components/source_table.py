@@ -29,7 +29,7 @@ def check_view_type(table_name: str, view_type: str | None, key: str = "source")
     return view_type
 
 
-def check_stream_arn(table_name: str, configured: str, latest: str | None, key: str = "source") -> str:
+def check_stream_arn(table_name: str, configured: str | None, latest: str | None, key: str = "source") -> str | None:
     """A stale ARN (the stream was disabled and re-enabled) would attach to a stream that no longer grows."""
     if configured != latest:
         raise ConfigError(

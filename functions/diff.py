@@ -88,7 +88,7 @@ def changed_attributes(change: Change) -> list[str]:
     old, new = change.get("oldImage", {}), change.get("newImage", {})
     changed = [name for name in old.keys() ^ new.keys()]
     for name, value in old.items():
-        other = new.get(name, _ABSENT)
+        other: Any = new.get(name, _ABSENT)
         if other is not _ABSENT and value != other and _comparable(value) != _comparable(other):
             changed.append(name)
     return sorted(changed)
@@ -163,9 +163,9 @@ def redacted(change: Change, attributes: frozenset[str]) -> Change:
     masked = dict(change)
     for image in ("oldImage", "newImage"):
         if image in change:
-            masked[image] = {  # type: ignore[literal-required]
+            masked[image] = {
                 name: REDACTED if name in attributes and name not in change["keys"] else value
-                for name, value in change[image].items()  # type: ignore[literal-required]
+                for name, value in change[image].items()
             }
     return masked  # type: ignore[return-value]
 
@@ -239,7 +239,7 @@ def notifications(entries: list[tuple[Change, list[str]]], mode: str, event_name
     if mode == "change":
         return [change_notification(change, ids) for change, ids in wanted]
     counts = Counter(change["eventName"] for change, _ in wanted)
-    message = {
+    message: dict[str, Any] = {
         "table": wanted[0][0]["table"],
         "changes": len(wanted),
         "counts": dict(sorted(counts.items())),

@@ -293,7 +293,7 @@ def written(event: Changes, outcome: Outcome, settings: WriteSettings, store: An
     if rejected:
         output["rejectedCause"] = rejected_cause(rejected, event["batch"]["recordCount"])
     if claims.json_size(output) > STATE_BUDGET and lines:
-        body = output["archive"].pop("body")  # type: ignore[typeddict-item]
+        body = output["archive"].pop("body")
         output["archive"]["bodyRef"] = store(claims.content_key(claims.ARCHIVE_BODY_PREFIX, body, ".jsonl"), body)
     if claims.json_size(output) > STATE_BUDGET:
         output["notificationsRef"] = store(claims.content_key(claims.STAGE_PREFIX, json.dumps(notes)), json.dumps(notes))

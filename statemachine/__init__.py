@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from string import Template
+from typing import ClassVar
 
 DEFINITION_PATH = Path(__file__).with_name("pipeline.asl.json")
 SUBSTITUTIONS = (
@@ -21,15 +23,19 @@ SUBSTITUTIONS = (
 )
 
 
-class AslTemplate(Template):
-    """Only ``${Name}`` is a placeholder: JSONPath's ``$`` and ``$$`` stay as written."""
-
-    pattern = r"""
+_PLACEHOLDER = r"""
         (?P<escaped>(?!x)x) |
         \$\{(?P<braced>[A-Za-z][A-Za-z0-9]*)\} |
         (?P<named>(?!x)x) |
         (?P<invalid>(?!x)x)
     """
+
+
+class AslTemplate(Template):
+    """Only ``${Name}`` is a placeholder: JSONPath's ``$`` and ``$$`` stay as written."""
+
+    # A str, as Template wants it: the class compiles it (flags | VERBOSE) when it is made; typeshed types it compiled.
+    pattern: ClassVar[re.Pattern[str]] = _PLACEHOLDER  # type: ignore[assignment]
 
 
 def placeholders() -> set[str]:

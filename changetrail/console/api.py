@@ -222,7 +222,8 @@ class Console:
     @staticmethod
     def _letter(source: str, letter: DeadLetter) -> dict[str, Any]:
         body = letter.body
-        execution_input = body.get("input") if isinstance(body.get("input"), dict) else {}
+        given = body.get("input")
+        execution_input: dict[str, Any] = given if isinstance(given, dict) else {}
         records = execution_input.get("records") or []
         arn = body.get("executionArn")
         return {

@@ -229,7 +229,7 @@ def _segments(edges: list[Edge], chains: Mapping[int, list[str]], nodes: Mapping
 
     Catch arrows weigh less, so the flow a change takes when nothing fails is drawn straight.
     """
-    pairs = []
+    pairs: list[tuple[str, str, float]] = []
     for edge in edges:
         top, bottom = edge.transition.source, edge.transition.target
         if edge.back:

@@ -247,8 +247,8 @@ def _checked_api_call(client_: BaseClient, operation_name: str, api_params: dict
 
 
 def install() -> None:
-    BaseClient._make_api_call = _checked_api_call  # type: ignore[method-assign]
+    BaseClient._make_api_call = _checked_api_call
 
 
 def uninstall() -> None:
-    BaseClient._make_api_call = _original_api_call  # type: ignore[method-assign]
+    BaseClient._make_api_call = _original_api_call

@@ -58,7 +58,7 @@ def log_event(event: dict[str, Any], arn: str, include_data: bool) -> dict[str, 
 
 def data_size(event: dict[str, Any]) -> int:
     """Bytes of execution data one history event puts into its log message."""
-    details = next((value for key, value in event.items() if key.endswith("EventDetails")), {})
+    details: dict[str, Any] = next((value for key, value in event.items() if key.endswith("EventDetails")), {})
     return sum(len(json.dumps(details[key], default=str).encode()) for key in DATA_KEYS if key in details)
 
 

@@ -52,8 +52,9 @@ def _start(execution: Execution) -> None:
 
 
 def install() -> None:
-    StateMachine._handle_name_input_idempotency = _handle_name_input_idempotency  # type: ignore[method-assign]
-    Execution.start = _start  # type: ignore[method-assign]
+    # The ignores: moto's methods, replaced in place; mypy holds each replacement to moto's own signature.
+    StateMachine._handle_name_input_idempotency = _handle_name_input_idempotency  # type: ignore[method-assign,assignment]
+    Execution.start = _start  # type: ignore[method-assign,assignment]
     StepFunctionBackend.accepted_exec_arn_format = EXECUTION_ARN
 
 

@@ -202,7 +202,8 @@ POISON_EVERY = 25
 @contextmanager
 def poison_changes(aws: EmbeddedAws) -> Iterator[dict[str, Any]]:
     """Some records reach the trigger broken for good (a value Decode refuses), among ordinary ones."""
-    trigger, fired = aws.outputs["trigger_function_name"], {"count": 0, "poisoned": set()}
+    trigger = aws.outputs["trigger_function_name"]
+    fired: dict[str, Any] = {"count": 0, "poisoned": set()}
 
     def poison(function_name: str, event: Any) -> None:
         if function_name != trigger:

@@ -115,15 +115,16 @@ def _no_parameter_under(parser: QueryParser, query_params: Any, prefix: str) -> 
 
 
 def install() -> None:
+    # The ignores: moto's methods, replaced in place; mypy holds each replacement to moto's own signature.
     importlib.import_module(f"{_PACKAGE}.models")
     for name, module in list(sys.modules.items()):
         if name.startswith(_PACKAGE) and getattr(module, "copy", None) is copy:
-            module.copy = _FAST_COPY
+            vars(module)["copy"] = _FAST_COPY
             _patched.append(module)
-    ExecutionWorker._get_evaluation_entrypoint = _shared_entrypoint  # type: ignore[method-assign]
+    ExecutionWorker._get_evaluation_entrypoint = _shared_entrypoint  # type: ignore[method-assign,assignment]
     responses.method_names_from_class = functools.lru_cache(maxsize=None)(_original_method_names)
-    BackendDict._create_account_specific_backend = _existing_backend  # type: ignore[method-assign]
-    SigV4Auth.add_auth = _add_auth_unsigned  # type: ignore[method-assign]
+    BackendDict._create_account_specific_backend = _existing_backend  # type: ignore[method-assign,assignment]
+    SigV4Auth.add_auth = _add_auth_unsigned
     QueryParser._gonna_recurse = _no_parameter_under  # type: ignore[method-assign]
 
 
@@ -133,7 +134,7 @@ def uninstall() -> None:
     ExecutionWorker._get_evaluation_entrypoint = _original_entrypoint  # type: ignore[method-assign]
     responses.method_names_from_class = _original_method_names
     BackendDict._create_account_specific_backend = _original_create_backend  # type: ignore[method-assign]
-    SigV4Auth.add_auth = _original_add_auth  # type: ignore[method-assign]
+    SigV4Auth.add_auth = _original_add_auth
     QueryParser._gonna_recurse = _original_gonna_recurse  # type: ignore[method-assign]
     _known_backend_dicts.clear()
     with _parse_lock:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import copy
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -124,7 +125,9 @@ def check_depth(values: dict[str, dict[str, Any]]) -> None:
         raise NestingTooDeep()
 
 
-def check_item(attributes: dict[str, dict[str, Any]], too_large: type[MockValidationException] = ItemSizeTooLarge) -> None:
+def check_item(
+    attributes: dict[str, dict[str, Any]], too_large: Callable[[], MockValidationException] = ItemSizeTooLarge
+) -> None:
     """Raise AWS's ValidationException if the item nests too deep or is larger than 400 KB."""
     check_depth(attributes)
     try:
@@ -224,10 +227,11 @@ def _update_item(
 
 
 def install() -> None:
-    LimitedSizeDict.__setitem__ = dict.__setitem__  # type: ignore[assignment,method-assign]  # moto's measure, replaced
-    Table.put_item = _table_put_item  # type: ignore[method-assign]
-    DynamoHandler.batch_write_item = _batch_write_item  # type: ignore[method-assign]
-    DynamoDBBackend.update_item = _update_item  # type: ignore[method-assign]
+    # The ignores: moto's methods, replaced in place; mypy holds each replacement to moto's own signature.
+    LimitedSizeDict.__setitem__ = dict.__setitem__  # type: ignore[method-assign]  # moto's measure, replaced
+    Table.put_item = _table_put_item  # type: ignore[method-assign,assignment]
+    DynamoHandler.batch_write_item = _batch_write_item  # type: ignore[method-assign,assignment]
+    DynamoDBBackend.update_item = _update_item  # type: ignore[method-assign,assignment]
 
 
 def uninstall() -> None:

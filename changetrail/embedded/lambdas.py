@@ -49,7 +49,9 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
-def resolve_handler(spec: str) -> Callable[[Any, Any], Any]:
+def resolve_handler(spec: str | None) -> Callable[[Any, Any], Any]:
+    if not spec:  # moto's handler is optional (image functions); every function of this program names one
+        raise ValueError("the function has no handler")
     module_name, _, attribute = spec.rpartition(".")
     return getattr(importlib.import_module(module_name.replace("/", ".")), attribute)
 

@@ -139,12 +139,13 @@ def put_object_lock_configuration(
 
 
 def install() -> None:
-    S3Response.copy_object = copy_object  # type: ignore[method-assign]
-    S3Response._key_response_put = key_response_put  # type: ignore[method-assign]
-    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
-    S3Backend.get_bucket = get_bucket  # type: ignore[method-assign]
-    S3Backend.delete_object = delete_object  # type: ignore[method-assign]
-    S3Backend.put_object_lock_configuration = put_object_lock_configuration  # type: ignore[method-assign]
+    # The ignores: moto's methods, replaced in place; mypy holds each replacement to moto's own signature.
+    S3Response.copy_object = copy_object  # type: ignore[method-assign,assignment]
+    S3Response._key_response_put = key_response_put  # type: ignore[method-assign,assignment]
+    FakeBucket.get_permission = get_permission  # type: ignore[method-assign,assignment]
+    S3Backend.get_bucket = get_bucket  # type: ignore[method-assign,assignment]
+    S3Backend.delete_object = delete_object  # type: ignore[method-assign,assignment]
+    S3Backend.put_object_lock_configuration = put_object_lock_configuration  # type: ignore[method-assign,assignment]
 
 
 def uninstall() -> None:

@@ -28,13 +28,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from moto.dynamodb.models import dynamodb_backends
 from moto.events.models import EventPattern
 
 from changetrail.embedded.accounts import client
 from changetrail.streams import lambda_record
+
+if TYPE_CHECKING:
+    from moto.events.utils import EventMessageType
 
 Invoke = Callable[[dict[str, Any]], tuple[dict[str, Any] | None, str | None]]
 """Invokes the function with an event; returns (response, function error or None)."""
@@ -75,7 +78,9 @@ class Mapping:
         )
 
     def wants(self, record: dict[str, Any]) -> bool:
-        return not self.filters or any(pattern.matches_event(record) for pattern in self.filters)
+        # Filter criteria use EventBridge's pattern syntax, so moto's EventBridge matcher (typed for its events) serves.
+        event = cast("EventMessageType", record)
+        return not self.filters or any(pattern.matches_event(event) for pattern in self.filters)
 
     def lane_of(self, record: dict[str, Any]) -> int:
         """Which of the ``parallelization_factor`` lanes takes the record: a stable hash of its item's key."""

@@ -1,14 +1,27 @@
-"""End-to-end fixtures: the real stack, deployed by the Pulumi program into moto, per test."""
+"""End-to-end fixtures: the real stack, deployed by the Pulumi program into moto, per test; and
+``local``, `changetrail local` in a process of its own (one per test module), as a user runs it."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from changetrail.embedded import ARCHIVE_ACCOUNT, EmbeddedAws, client
+
+LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local", "region_name": "us-east-1"}
 
 
 @pytest.fixture
@@ -82,3 +95,84 @@ def statuses(executions: list[dict[str, Any]]) -> dict[str, int]:
     for execution in executions:
         counts[execution["status"]] = counts.get(execution["status"], 0) + 1
     return counts
+
+
+# -- `changetrail local` in its own process ------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def clean_environment() -> dict[str, str]:
+    """This environment without AWS or moto settings: a subprocess finds only what it is given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
+    return {**env, "PYTHONUNBUFFERED": "1"}
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 120.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def spawn_changetrail(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``changetrail ARGS`` in a process of its own, its output (stdout and stderr) piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "changetrail.cli", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env or clean_environment(),
+    )  # fmt: skip
+
+
+def start_local(port: int, outputs_file: Path) -> subprocess.Popen[str]:
+    return spawn_changetrail("local", "--port", str(port), "--outputs", str(outputs_file))
+
+
+def wait_until_serving(process: subprocess.Popen[str], outputs_file: Path) -> None:
+    """Until `changetrail local` has written its outputs; fails with its output if it exits first."""
+    wait_for(lambda: (outputs_file.exists() and outputs_file.stat().st_size > 0) or process.poll() is not None, 90, "outputs")
+    if process.poll() is not None:
+        assert process.stdout is not None
+        pytest.fail(f"changetrail local exited: {process.stdout.read()}")
+
+
+def endpoint_client(endpoint_url: str, service: str, **credentials: str) -> Any:
+    """A plain boto3 client of the local endpoint (any keys unless ``credentials`` says otherwise)."""
+    config = Config(account_id_endpoint_mode="disabled")
+    return boto3.client(service, endpoint_url=endpoint_url, config=config, **{**LOCAL_CREDENTIALS, **credentials})
+
+
+def assumed_client(endpoint_url: str, role_arn: str, session_name: str, service: str) -> Any:
+    """A client of the local endpoint acting as ``role_arn`` (credentials from ``sts:AssumeRole``)."""
+    found = endpoint_client(endpoint_url, "sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+    keys = {"AccessKeyId": "aws_access_key_id", "SecretAccessKey": "aws_secret_access_key", "SessionToken": "aws_session_token"}
+    return endpoint_client(endpoint_url, service, **{name: found[field] for field, name in keys.items()})
+
+
+@dataclass(frozen=True)
+class LocalServer:
+    port: int
+    outputs_file: Path
+    process: subprocess.Popen[str]
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return json.loads(self.outputs_file.read_text())
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """`changetrail local` in its own process, as a user runs it, for the tests of one module."""
+    port, outputs_file = free_port(), tmp_path_factory.mktemp("local") / "out.json"
+    process = start_local(port, outputs_file)
+    try:
+        wait_until_serving(process, outputs_file)
+        yield LocalServer(port, outputs_file, process)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)

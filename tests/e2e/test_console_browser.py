@@ -13,16 +13,20 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
 
-from tests.e2e.test_local_endpoint import clean_environment, free_port, wait_for
+from tests.e2e.conftest import (
+    LocalServer,
+    assumed_client,
+    clean_environment,
+    endpoint_client,
+    free_port,
+    spawn_changetrail,
+    wait_for,
+)
 from tests.e2e.test_redrive import DENY_WRITES
 
 pytestmark = pytest.mark.e2e
@@ -41,25 +45,6 @@ def needs_a_browser() -> None:
     if missing:
         pytest.skip(f"no browser here: {' and '.join(missing)} missing (apt-get install chromium chromium-driver; .ci/run does)")
     pytest.importorskip("selenium", reason="selenium is not installed: pip install -e '.[test]'")
-
-
-@pytest.fixture(scope="module")
-def local(tmp_path_factory):
-    """`changetrail local` in its own process, as a user runs it; yields its outputs and their file."""
-    port, outputs_file = free_port(), tmp_path_factory.mktemp("console") / "out.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "changetrail.cli", "local", "--port", str(port), "--outputs", str(outputs_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_environment(),
-    )  # fmt: skip
-    try:
-        wait_for(lambda: (outputs_file.exists() and outputs_file.stat().st_size > 0) or process.poll() is not None, 90, "outputs")
-        if process.poll() is not None:
-            pytest.fail(f"changetrail local exited: {process.stdout.read()}")
-        yield json.loads(outputs_file.read_text()), outputs_file
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +68,13 @@ def browser(tmp_path_factory):
         driver.quit()
 
 
-def aws(outputs: dict, service: str, **credentials: str):
-    keys = {"aws_access_key_id": "local", "aws_secret_access_key": "local", "region_name": "us-east-1", **credentials}
-    return boto3.client(service, endpoint_url=outputs["endpoint_url"], config=Config(account_id_endpoint_mode="disabled"), **keys)
+def aws(outputs: dict, service: str):
+    return endpoint_client(outputs["endpoint_url"], service)
 
 
 def archive_admin(outputs: dict):
     """The archive account's own S3 (its deploy role): what a broken bucket policy is set and mended with."""
-    found = aws(outputs, "sts").assume_role(RoleArn=ARCHIVE_ADMIN, RoleSessionName="console-test")["Credentials"]
-    keys = {"AccessKeyId": "aws_access_key_id", "SecretAccessKey": "aws_secret_access_key", "SessionToken": "aws_session_token"}
-    return aws(outputs, "s3", **{name: found[field] for field, name in keys.items()})
+    return assumed_client(outputs["endpoint_url"], ARCHIVE_ADMIN, "console-test", "s3")
 
 
 def queue_depth(outputs: dict) -> int:
@@ -112,12 +94,12 @@ def settled(outputs: dict, count: int) -> list[str] | None:
     return found if len(found) == count and "RUNNING" not in found else None
 
 
-def test_an_operator_finds_the_failure_sees_why_redrives_it_and_reads_an_items_history(browser, local, tmp_path):
+def test_an_operator_finds_the_failure_sees_why_redrives_it_and_reads_an_items_history(browser, local: LocalServer, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as shown
     from selenium.webdriver.support.ui import WebDriverWait
 
-    outputs, _ = local
+    outputs = local.outputs
     wait = WebDriverWait(browser, TIMEOUT)
 
     def find(selector: str):
@@ -197,9 +179,9 @@ def test_an_operator_finds_the_failure_sees_why_redrives_it_and_reads_an_items_h
     assert problems == []
 
 
-def test_changetrail_console_serves_the_same_page_from_the_outputs_file_alone(local):
+def test_changetrail_console_serves_the_same_page_from_the_outputs_file_alone(local: LocalServer):
     # GIVEN `changetrail local` running, and a shell pointed at it as at any AWS endpoint
-    outputs, outputs_file = local
+    outputs, outputs_file = local.outputs, local.outputs_file
     before = len(statuses(outputs))
     aws(outputs, "dynamodb").put_item(TableName=outputs["source_table_name"], Item={"key": {"S": "CLI"}, "value": {"N": "1"}})
     wait_for(lambda: settled(outputs, before + 1), TIMEOUT, "the execution")
@@ -207,10 +189,7 @@ def test_changetrail_console_serves_the_same_page_from_the_outputs_file_alone(lo
     shell = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "AWS_REGION": "us-east-1"}
     env = {**clean_environment(), **shell, "AWS_ENDPOINT_URL": outputs["endpoint_url"]}
     # WHEN `changetrail console --outputs FILE` serves the page
-    process = subprocess.Popen(
-        [sys.executable, "-m", "changetrail.cli", "console", "--outputs", str(outputs_file), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )  # fmt: skip
+    process = spawn_changetrail("console", "--outputs", str(outputs_file), "--port", str(port), env=env)
 
     def get(path: str):
         try:

@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
+
+from tests.e2e.conftest import (
+    LocalServer,
+    assumed_client,
+    clean_environment,
+    endpoint_client,
+    free_port,
+    start_local,
+    wait_for,
+    wait_until_serving,
+)
 
 pytestmark = pytest.mark.e2e
-CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local", "region_name": "us-east-1"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def clean_environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
-    return {**env, "PYTHONUNBUFFERED": "1"}
 
 
 def changetrail(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -37,43 +31,13 @@ def changetrail(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def wait_for(predicate, timeout: float = 120.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture(scope="module")
-def endpoint(tmp_path_factory):
-    port, outputs_file = free_port(), tmp_path_factory.mktemp("local") / "out.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "changetrail.cli", "local", "--port", str(port), "--outputs", str(outputs_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_environment(),
-    )  # fmt: skip
-    try:
-        wait_for(lambda: (outputs_file.exists() and outputs_file.stat().st_size > 0) or process.poll() is not None, 90, "outputs")
-        if process.poll() is not None:
-            pytest.fail(f"changetrail local exited: {process.stdout.read()}")
-        yield port, outputs_file, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
-
-
-def test_a_plain_boto3_client_drives_changes_through_the_whole_pipeline(endpoint):
-    port, outputs_file, _ = endpoint
-    outputs = json.loads(Path(outputs_file).read_text())
+def test_a_plain_boto3_client_drives_changes_through_the_whole_pipeline(local: LocalServer):
+    port, outputs_file, outputs = local.port, local.outputs_file, local.outputs
     url = outputs["endpoint_url"]
     assert url == f"http://127.0.0.1:{port}"
 
-    def aws(service: str, **credentials):
-        config = Config(account_id_endpoint_mode="disabled")
-        return boto3.client(service, endpoint_url=url, config=config, **{**CREDENTIALS, **credentials})
+    def aws(service: str):
+        return endpoint_client(url, service)
 
     sqs = aws("sqs")
     inbox = sqs.create_queue(QueueName="subscriber")["QueueUrl"]
@@ -90,13 +54,7 @@ def test_a_plain_boto3_client_drives_changes_through_the_whole_pipeline(endpoint
     )
     assert sorted(r["eventName"]["S"] for r in rows) == ["INSERT", "MODIFY", "REMOVE"]
 
-    assumed = aws("sts").assume_role(RoleArn=outputs["archive_role_arn"], RoleSessionName="reader")["Credentials"]
-    archive = aws(
-        "s3",
-        aws_access_key_id=assumed["AccessKeyId"],
-        aws_secret_access_key=assumed["SecretAccessKey"],
-        aws_session_token=assumed["SessionToken"],
-    )
+    archive = assumed_client(url, outputs["archive_role_arn"], "reader", "s3")
     bucket = outputs["archive_bucket_name"]
 
     def archived_lines():
@@ -138,8 +96,8 @@ def test_a_plain_boto3_client_drives_changes_through_the_whole_pipeline(endpoint
     assert [e["failed_state"] for e in json.loads(from_logs.stdout) if e["status"] == "FAILED"] == ["Archive"]
 
 
-def test_a_second_server_on_the_same_port_fails_with_one_clear_line(endpoint):
-    port, _, _ = endpoint
+def test_a_second_server_on_the_same_port_fails_with_one_clear_line(local: LocalServer):
+    port = local.port
     result = changetrail("local", "--port", str(port))
     assert result.returncode == 2
     assert result.stderr.strip() == f"changetrail: port {port} on 127.0.0.1 is in use; choose another with --port"
@@ -155,13 +113,10 @@ def test_user_errors_are_one_line_not_a_traceback(tmp_path):
 
 def test_sigterm_stops_the_server_cleanly(tmp_path):
     port, outputs_file = free_port(), tmp_path / "out.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "changetrail.cli", "local", "--port", str(port), "--outputs", str(outputs_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_environment(),
-    )  # fmt: skip
-    wait_for(lambda: outputs_file.exists() or process.poll() is not None, 90, "outputs")
+    process = start_local(port, outputs_file)
+    wait_until_serving(process, outputs_file)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
-    assert "stopping" in process.stdout.read()
+    assert process.stdout is not None and "stopping" in process.stdout.read()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", port))  # the port is free again

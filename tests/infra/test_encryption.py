@@ -85,8 +85,28 @@ def test_no_key_policy_grants_kms_star_or_any_other_account_beyond_the_archive_w
             principal = statement["Principal"]
             if "AWS" in principal and sid != "ArchiveWriterDecryptsArchiveBodies":
                 assert principal["AWS"] == f"arn:aws:iam::{account}:root", (name, sid)
-            if name != "monitoring-key":
-                assert "kms:*" not in statement["Action"], (name, sid)
+            assert "kms:*" not in statement["Action"], (name, sid)
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else action
+
+
+@pytest.mark.parametrize("variant", ["dev", "target", "monitoring off", "emails"])
+def test_no_key_policy_in_the_stack_names_kms_star(deploy, variant):
+    # GIVEN every KMS key a stack declares (whatever its name), THEN each statement names its actions
+    overrides = {
+        "dev": None,
+        "target": TARGET,
+        "monitoring off": {"changetrail:monitoring": {"enabled": False}},
+        "emails": {"changetrail:monitoring": {"emails": ["oncall@example.com"]}},
+    }[variant]
+    keys = deploy(overrides).of_type("aws:kms/key:Key")
+    assert keys
+    for key in keys:
+        for statement in json.loads(key.inputs["policy"])["Statement"]:
+            assert not [a for a in actions(statement) if a in ("*", "kms:*")], (key.name, statement.get("Sid"))
 
 
 def test_every_log_group_is_encrypted_with_the_stack_key(dev):

@@ -9,14 +9,15 @@ from typing import Any
 import pytest
 
 from components.config import ConfigError, MonitoringConfig, load_settings
-from components.monitoring import (
+from components.console_urls import (
     console_urls,
-    dashboard_body,
     dashboard_console_url,
     log_group_console_url,
     queue_console_url,
     state_machine_console_url,
 )
+from components.dashboard import dashboard_body
+from components.encryption import ADMINISTER_ACTIONS, USE_ACTIONS
 from tests.infra.conftest import ARCHIVE_ACCOUNT as ARCHIVE
 from tests.infra.conftest import PIPELINE_ACCOUNT, REGION, Recorded, run, with_overrides
 
@@ -144,8 +145,12 @@ def test_ops_topic_is_encrypted_with_a_key_cloudwatch_may_use_only_for_these_ala
     assert topic.inputs["kmsMasterKeyId"] == key.outputs["arn"]
     assert key.inputs["enableKeyRotation"] is True
     statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
-    assert set(statements) == {"AccountAdministersKey", "AlarmsEncryptNotifications"}
+    assert set(statements) == {"AccountAdministersKey", "IamPoliciesGrantUse", "AlarmsEncryptNotifications"}
     assert statements["AccountAdministersKey"]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    # The same account statements as the stack key: named actions, no kms:*.
+    assert statements["AccountAdministersKey"]["Action"] == ADMINISTER_ACTIONS
+    assert statements["IamPoliciesGrantUse"]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    assert statements["IamPoliciesGrantUse"]["Action"] == USE_ACTIONS
     alarms = statements["AlarmsEncryptNotifications"]
     assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert alarms["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
