@@ -381,7 +381,7 @@ class RedactionConfig:
 
 @dataclass(frozen=True, config=SECTION)
 class ArchiveConfig:
-    """The archive target in the other account (seed 000's parameters). Names default by ``archive_names``."""
+    """The archive target in the other account (bucket, role and account). Names default by ``archive_names``."""
 
     account_id: Annotated[str, Text(ACCOUNT_ID, "give the 12-digit id of the account that holds the archive bucket")]
     bucket_name: Annotated[str, Text(BUCKET_NAME, "3-63 characters of a-z 0-9 . -, starting and ending with a letter or digit")]

@@ -186,7 +186,7 @@ def uuid5_text(name: str) -> str:
 
 
 def audit_rows(change: Change, archive_key: str | None = None) -> list[DynamoItem]:
-    """The seed-003 audit rows of one change, in DynamoDB JSON, plus stream metadata.
+    """The audit rows of one change, in the original row format, in DynamoDB JSON, plus stream metadata.
 
     A MODIFY gets one row per attribute in ``changedAttributes`` (computed on the real values,
     before redaction masked them). The first row is the change's claim: it alone carries the

@@ -23,8 +23,8 @@ def put(key: str, **attributes: dict) -> None:
     client("dynamodb").put_item(TableName="Configuration", Item={"key": {"S": key}, **attributes})
 
 
-def test_seed_003_insert_then_update_gives_exactly_the_seed_audit_rows(aws):
-    # GIVEN the seed's configuration item, WHEN it is saved and its value updated
+def test_the_original_insert_then_update_gives_exactly_its_audit_rows(aws):
+    # GIVEN the original example's configuration item, WHEN it is saved and its value updated
     put("CACHE_TTL_SEC", value={"N": "3600"})
     client("dynamodb").update_item(
         TableName="Configuration",
@@ -35,7 +35,7 @@ def test_seed_003_insert_then_update_gives_exactly_the_seed_audit_rows(aws):
     )
     executions = aws.settle()
 
-    # THEN one execution ran the batch and the Audit table holds exactly the seed's two rows
+    # THEN one execution ran the batch and the Audit table holds exactly the original example's two rows
     assert statuses(executions) == {"SUCCEEDED": 1}
     rows = sorted(audit_rows(aws), key=lambda r: r["sequenceNumber"]["S"])
     assert len(rows) == 2

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from changetrail import history, restore
+from changetrail import history, restore, verify
 from changetrail.archive import Archive
 from changetrail.embedded import ARCHIVE_ACCOUNT, EmbeddedAws, client, faults, lambdas
 from changetrail.executions import InterpreterHistory
@@ -138,6 +138,10 @@ def test_attribute_rules_decide_which_modifications_are_audited(stack):
     lines = [line for body in archive_objects(stack).values() for line in body if line["eventName"] == "MODIFY"]
     assert {line["table"]: line["newImage"] for line in lines}["Orders"]["note"] == {"S": "n3"}, "whole images archived"
     assert len(drain(topic)) == 2
+    outputs = stack.outputs
+    archive = Archive(client("s3", ARCHIVE_ACCOUNT), outputs["archive_bucket_name"], outputs.get("archive_prefix", "ddb-changes"))
+    report = verify.verify(outputs, archive, client("dynamodb"), None, None, None, True, lambda message: None)
+    assert report.findings == [] and report.clean, "verify applies the same rules: ignored changes are explained"
 
 
 def test_one_sources_failing_batches_leave_the_others_alone_and_redrive_from_its_own_queue(stack):

@@ -122,7 +122,7 @@ def test_given_a_key_value_when_rendered_then_it_is_readable_and_exact(value, te
 # ---------------------------------------------------------------- decode_record: recorded events
 
 
-def test_given_the_recorded_seed_003_insert_when_decoded_then_item_key_and_time_match_the_seed(recorded_record):
+def test_given_the_recorded_original_insert_when_decoded_then_item_key_and_time_match_it(recorded_record):
     change = decode_record(recorded_record(0), KEY_NAMES, STREAM_ARN)
 
     assert change["itemKey"] == "CACHE_TTL_SEC"

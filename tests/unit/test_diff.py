@@ -1,4 +1,4 @@
-"""Diff state: decoded changes -> seed-003 audit rows, the archive object and notifications."""
+"""Diff state: decoded changes -> audit rows in the original format, the archive object and notifications."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from tests.unit.strategies import items, names, values, wire_item
 
 ALL_EVENTS = frozenset({"INSERT", "MODIFY", "REMOVE"})
 
-# Fields the pipeline may add next to seed 003's (BRIEF: "Extra metadata ... may be added").
+# Fields the pipeline adds next to the original row format's (extra metadata is allowed).
 METADATA = {"eventName", "eventId", "table", "sequenceNumber", "historySortKey", "itemKeyParts", "expiredByTtl", "archiveKey"}
 SEED_ITEM = {"key": {"S": "CACHE_TTL_SEC"}, "value": {"N": "3600"}}
 
@@ -58,10 +58,10 @@ def lines_of(diffed: dict) -> list[dict]:
     return [json.loads(archive_line(change)) for change in diffed["changes"]]
 
 
-# ---------------------------------------------------------------- seed 003
+# ---------------------------------------------------------------- the original row format
 
 
-def test_given_seed_003_insert_when_rows_are_built_then_it_is_exactly_the_seeds_insert_row(recorded_changes):
+def test_given_the_original_insert_when_rows_are_built_then_it_is_exactly_its_insert_row(recorded_changes):
     insert = recorded_changes[0]
 
     [row] = audit_rows(insert)
@@ -75,7 +75,7 @@ def test_given_seed_003_insert_when_rows_are_built_then_it_is_exactly_the_seeds_
     assert decode_image(seed_fields(row))["newValue"] == {"key": "CACHE_TTL_SEC", "value": 3600}
 
 
-def test_given_seed_003_update_when_rows_are_built_then_it_is_exactly_the_seeds_update_row(recorded_changes):
+def test_given_the_original_update_when_rows_are_built_then_it_is_exactly_its_update_row(recorded_changes):
     update = recorded_changes[1]
 
     [row] = audit_rows(update)
@@ -239,7 +239,7 @@ def test_given_a_batch_when_diffed_then_every_row_id_is_a_distinct_canonical_uui
 @example("Configuration/5f1c2d3e4a5b6c7d8e9f/value")
 @example("ключ 🔑/𝄞")
 def test_given_any_name_when_an_audit_id_is_made_then_it_is_exactly_uuid5_of_it(name):
-    # audit ids of seed 003 rows and of rows already written must not change with the fast path
+    # audit ids of original-format rows and of rows already written must not change with the fast path
     assert uuid5_text(name) == str(uuid.uuid5(AUDIT_ID_NAMESPACE, name))
 
 
