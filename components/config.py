@@ -81,6 +81,8 @@ def source_names(stack: str, trigger_function: str, index: int, table: str) -> S
     if index == 0:
         return SourceNames("", trigger_function, f"{stack_prefix(stack)}-stream-failures")
     slug = re.sub(r"[^A-Za-z0-9_-]", "-", table)
+    if slug != table:  # "orders.v2" and "orders-v2" would otherwise share one function and one queue
+        slug = f"{slug}-{hashlib.sha256(table.encode()).hexdigest()[:8]}"
     function = f"{stack_prefix(stack)}-trigger-{slug}"
     if len(function) > 64:  # Lambda's limit; keep the names of two long tables apart
         function = f"{function[:55]}-{hashlib.sha256(table.encode()).hexdigest()[:8]}"

@@ -120,3 +120,13 @@ def comparable(value: Any) -> Any:
 
 def _list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
+
+
+def test_given_tables_whose_names_differ_only_in_characters_names_cannot_hold_then_their_resources_stay_apart():
+    tables = ["Configuration", "orders.v2", "orders-v2"]
+    program = run({"changetrail:source": REMOVE, "changetrail:sources": [{"tableName": t, "hashKey": "key"} for t in tables]})
+
+    functions = [source["trigger_function_name"] for source in program.outputs["sources"]]
+    queues = [source["stream_failures_queue_url"] for source in program.outputs["sources"]]
+    assert len(set(functions)) == len(set(queues)) == 3, (functions, queues)
+    assert len({r.urn for r in program.resources}) == len(program.resources)
