@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer
 
 from changetrail.archive import Archive, parse_time
+from changetrail.outputs import source_tables
 from functions.decode import item_key, key_text, table_from_arn
 from functions.diff import REDACTED, AttributeRules, DiffSettings, attribute_rules, changed_attributes, diff_changes
 from functions.write_audit import WriteSettings, plan
@@ -330,11 +331,6 @@ def source_items(ddb: Any, table: str) -> dict[str, DynamoItem]:
     return items
 
 
-def stack_tables(outputs: dict[str, Any]) -> list[str]:
-    listed = [source["table_name"] for source in outputs.get("sources") or [] if source.get("table_name")]
-    return listed or [outputs["source_table_name"]]
-
-
 def verify(
     outputs: dict[str, Any],
     archive: Archive,
@@ -349,7 +345,7 @@ def verify(
     start, end = start or BEGINNING, end or END_OF_TIME
     if end < start:
         raise VerifyError(f"--to {end.isoformat()} is before --from {start.isoformat()}")
-    known = sorted({*stack_tables(outputs), *archived_tables(archive)})
+    known = sorted({*source_tables(outputs), *archived_tables(archive)})
     if table is not None and table not in known:
         raise VerifyError(f"no table {table!r} in this stack or its archive; known: {', '.join(known)}")
     tables = [table] if table else known
@@ -366,7 +362,7 @@ def verify(
     if check_source:
         newest = newest_images(changes)
         report.source_items = 0
-        for name in [t for t in tables if t in stack_tables(outputs)]:
+        for name in [t for t in tables if t in source_tables(outputs)]:
             items = source_items(ddb, name)
             report.source_items += len(items)
             progress(f"compared {len(items)} items of {name}")
