@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from changetrail.embedded import PIPELINE_ACCOUNT, REGION, client, express
+from changetrail.embedded import PIPELINE_ACCOUNT, REGION, client
 from changetrail.executions import InterpreterHistory, LogsHistory, execution_name_of
 from tests.e2e.conftest import statuses
 
@@ -59,19 +59,6 @@ def test_a_name_used_again_on_an_express_machine_runs_again_concurrently_under_i
         assert execution_name_of(execution_arn) == "same"
     listed = sfn.list_executions(stateMachineArn=arn)["executions"]
     assert sorted(e["executionArn"] for e in listed) == sorted([first, second])
-
-
-def test_moto_alone_refuses_the_used_name_as_for_standard(aws):
-    """The control: without the embedded AWS's patch moto raises ExecutionAlreadyExists."""
-    sfn, arn = client("stepfunctions"), machine(aws, "echo-moto", "EXPRESS")
-    express.uninstall()
-    try:
-        first = sfn.start_execution(stateMachineArn=arn, name="same", input='{"a": 1}')["executionArn"]
-        with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):
-            sfn.start_execution(stateMachineArn=arn, name="same", input='{"a": 2}')
-    finally:
-        express.install()
-    assert ":execution:echo-moto:same" in first
 
 
 def test_a_standard_machine_still_refuses_a_used_name(aws):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from changetrail.embedded import EmbeddedAws, client, item_limits
+from changetrail.embedded import EmbeddedAws, client
 from changetrail.embedded.item_limits import MAX_ITEM_BYTES, NESTING_MESSAGE, item_size
 
 pytestmark = pytest.mark.e2e
@@ -105,7 +105,7 @@ def test_an_item_of_exactly_400_kb_is_stored_and_one_byte_more_is_refused(table,
     assert stored(table, f"over-{api}") is None
 
 
-MEASURED_OTHERWISE_BY_MOTO = {
+MEASURED_OTHERWISE_BY_MOTO = {  # moto 5.2.5 measured both otherwise; tests/moto_gaps asks whether the newest still does
     # 380 KB of text and 1,000 numbers of 38 digits: 20 bytes each to AWS (400 KB in all), 38 to moto (418 KB)
     "numbers by significant digits": (
         {"text": {"S": "x" * 380_000}, "numbers": {"NS": [str(10**37 + n) for n in range(1_000)]}},
@@ -132,11 +132,6 @@ def test_an_item_is_measured_as_aws_measures_it_where_moto_alone_measured_otherw
         return True
 
     assert outcome() == aws_stores
-    item_limits.uninstall()
-    try:
-        assert outcome() == (not aws_stores), "moto alone decides the other way"
-    finally:
-        item_limits.install()
 
 
 def test_an_update_that_would_grow_an_item_past_400_kb_is_refused_and_changes_nothing(table):
@@ -174,18 +169,6 @@ def test_a_batch_with_one_item_over_the_limit_writes_none_of_its_items(table):
 
     assert error["Message"] == PUT_WORDING
     assert stored(table, "batch-small") is None and stored(table, "batch-big") is None
-
-
-def test_moto_alone_stores_a_too_deep_item_and_refuses_a_400_kb_one(table):
-    """The control: without the embedded AWS's patch, moto gets both limits wrong."""
-    item_limits.uninstall()
-    try:
-        put(table, {"key": {"S": "moto-deep"}, "doc": nested(40)})
-        error = refused(lambda: put(table, sized("moto-at", MAX_ITEM_BYTES - 1000)))
-    finally:
-        item_limits.install()
-    assert stored(table, "moto-deep") is not None
-    assert error["Message"] == PUT_WORDING
 
 
 def test_a_transaction_putting_a_too_large_or_too_deep_item_is_refused_before_it_runs(table):

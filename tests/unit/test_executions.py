@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -17,6 +18,28 @@ GROUP = "/aws/vendedlogs/states/changetrail-prod-pipeline"
 FAILED_NAME = "chg-5d1f0c2b7a9e4f31b8c6d2e0a4f7b9c1d3e5f7a9"
 
 
+def rebased(lines: list[str], newest_ms: int) -> list[dict]:
+    """Recorded log lines as PutLogEvents events, moved in time so the newest is at ``newest_ms``.
+
+    CloudWatch Logs refuses events older than 14 days, so a recording keeps its spacing and order but
+    not its date: the suite must pass on any day.
+    """
+    records = [json.loads(line) for line in lines]
+    shift = newest_ms - max(int(r["event_timestamp"]) for r in records)
+    for record in records:
+        record["event_timestamp"] = str(int(record["event_timestamp"]) + shift)
+    return [{"timestamp": int(r["event_timestamp"]), "message": json.dumps(r)} for r in records]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def put_events(client, stream: str, events: list[dict]) -> None:
+    client.create_log_stream(logGroupName=GROUP, logStreamName=stream)
+    client.put_log_events(logGroupName=GROUP, logStreamName=stream, logEvents=events)
+
+
 @pytest.fixture
 def logs(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -24,17 +47,23 @@ def logs(monkeypatch):
     with mock_aws():
         client = boto3.client("logs", region_name="us-east-1")
         client.create_log_group(logGroupName=GROUP)
-        client.create_log_stream(logGroupName=GROUP, logStreamName="states/changetrail-prod-pipeline/2026-11-21/all")
-        lines = RECORDED.read_text().splitlines()
-        events = [{"timestamp": int(json.loads(line)["event_timestamp"]), "message": line} for line in lines]
-        client.put_log_events(
-            logGroupName=GROUP, logStreamName="states/changetrail-prod-pipeline/2026-11-21/all", logEvents=events
-        )
+        events = rebased(RECORDED.read_text().splitlines(), newest_ms=now_ms() - 60_000)
+        put_events(client, f"states/changetrail-prod-pipeline/{datetime.now(UTC):%Y-%m-%d}/all", events)
         yield client
 
 
 def history(logs) -> LogsHistory:
-    return LogsHistory(logs, GROUP, since=datetime(2026, 11, 1, tzinfo=UTC))
+    return LogsHistory(logs, GROUP, since=datetime.now(UTC) - timedelta(hours=1))
+
+
+def test_recorded_events_are_rebased_keeping_their_spacing_and_order():
+    lines = RECORDED.read_text().splitlines()
+    recorded = [int(json.loads(line)["event_timestamp"]) for line in lines]
+
+    events = rebased(lines, newest_ms=2_000_000_000_000)
+
+    assert [e["timestamp"] for e in events] == [t - max(recorded) + 2_000_000_000_000 for t in recorded]
+    assert [json.loads(e["message"])["event_timestamp"] for e in events] == [str(e["timestamp"]) for e in events]
 
 
 def test_recent_lists_each_execution_newest_first_with_status_and_records(logs):
@@ -73,7 +102,7 @@ def test_an_unknown_execution_is_a_clear_error(logs):
 
 
 def test_events_before_since_are_not_read(logs):
-    later = LogsHistory(logs, GROUP, since=datetime(2027, 1, 1, tzinfo=UTC))
+    later = LogsHistory(logs, GROUP, since=datetime.now(UTC) + timedelta(minutes=1))
     assert later.recent(10) == []
 
 
@@ -87,8 +116,6 @@ def test_a_running_execution_has_no_stop_and_no_failed_state():
 
 
 def test_when_the_dlq_also_fails_the_failed_state_is_still_the_step_that_failed_first():
-    from datetime import timedelta
-
     from changetrail.executions import Event
 
     start = datetime(2026, 11, 23, tzinfo=UTC)
@@ -144,6 +171,7 @@ def test_events_of_one_millisecond_are_ordered_by_their_ids_not_as_they_arrived(
 def test_log_events_sharing_a_millisecond_keep_their_order_by_id(logs):
     """FilterLogEvents orders by timestamp only; events of one millisecond may come in any order."""
     arn = "arn:aws:states:us-east-1:111111111111:express:changetrail-prod-pipeline:same-ms:6f1c2a9e-0b7d-4e3f-9a8c-5d4b3a2f1e0d"
+    moment = now_ms() - 60_000
     lines = [
         json.dumps(
             {
@@ -151,18 +179,14 @@ def test_log_events_sharing_a_millisecond_keep_their_order_by_id(logs):
                 "type": kind,
                 "details": {"name": name} if name else {},
                 "previous_event_id": str(n - 1),
-                "event_timestamp": "1795400000000",
+                "event_timestamp": str(moment),
                 "execution_arn": arn,
                 "redrive_count": "0",
             }
         )
         for n, (kind, name) in enumerate(SUCCEEDED_IN_ONE_MILLISECOND, 1)
     ]
-    stream = "states/changetrail-prod-pipeline/2026-11-22/same-ms"
-    logs.create_log_stream(logGroupName=GROUP, logStreamName=stream)
-    logs.put_log_events(
-        logGroupName=GROUP, logStreamName=stream, logEvents=[{"timestamp": 1795400000000, "message": m} for m in reversed(lines)]
-    )
+    put_events(logs, "states/changetrail-prod-pipeline/same-ms", [{"timestamp": moment, "message": m} for m in reversed(lines)])
 
     execution = history(logs).show("same-ms")
 
