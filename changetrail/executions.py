@@ -94,7 +94,8 @@ def build_execution(name: str, arn: str, events: list[Event]) -> Execution:
     start = events[0].time if events else datetime.now(UTC)
     execution = Execution(name=name, arn=arn, status="RUNNING", start=start, events=events)
     open_steps: dict[str, Step] = {}
-    depth = 0  # inside Map iterations: their inner states are not top-level steps
+    depth = 0  # inside Map iterations and Parallel branches: their inner states are not top-level steps
+    branch_error: Event | None = None  # a Parallel fails with its branch's error, which only the branch's event carries
     for event in events:
         if event.type == "ExecutionStarted" and event.input:
             execution.records = _record_count(event.input)
@@ -105,6 +106,14 @@ def build_execution(name: str, arn: str, events: list[Event]) -> Execution:
             depth += 1
         elif event.type in ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted"):
             depth -= 1
+        elif event.type == "ParallelStateStarted":
+            depth, branch_error = depth + 1, None
+        elif event.type in ("ParallelStateSucceeded", "ParallelStateFailed", "ParallelStateAborted"):
+            depth -= 1
+            if event.type == "ParallelStateFailed" and branch_error and depth == 0 and execution.steps:
+                execution.steps[-1].error, execution.steps[-1].cause = branch_error.error, branch_error.cause
+        elif depth > 0 and event.type in ("TaskFailed", "ExecutionFailed", "FailStateEntered") and event.error:
+            branch_error = event
         elif depth == 0 and event.type.endswith("StateEntered") and event.name:
             step = Step(name=event.name, kind=event.type.removesuffix("StateEntered"), entered=event.time)
             open_steps[event.name] = step
@@ -114,7 +123,11 @@ def build_execution(name: str, arn: str, events: list[Event]) -> Execution:
         elif depth == 0 and event.type.endswith("Failed") and event.error and execution.steps:
             failing = execution.steps[-1]
             failing.error, failing.cause = event.error, event.cause
-    failed = [step for step in execution.steps if step.error and step.kind in ("Task", "Map") and step.name not in FAILURE_PATH]
+    failed = [
+        step
+        for step in execution.steps
+        if step.error and step.kind in ("Task", "Map", "Parallel") and step.name not in FAILURE_PATH
+    ]
     if execution.status == "FAILED" and failed:
         execution.failed_state = failed[-1].name
     _read_failure_summary(execution)

@@ -34,7 +34,7 @@ class ArchiveTargetArgs:
     name_prefix: str
     """Names the archive key's alias (``alias/<name_prefix>-archive``)."""
     payload_bucket_name: pulumi.Input[str]
-    """The pipeline's claim-check bucket: large archive bodies are copied from it."""
+    """The pipeline's claim-check bucket: large archive bodies are copied from it, as the part of a multipart upload."""
 
 
 def trust_policy(pipeline_account_id: pulumi.Input[str], pipeline_role_name: str) -> pulumi.Output[str]:
@@ -72,7 +72,11 @@ def reader_trust_policy(pipeline_account_id: pulumi.Input[str]) -> pulumi.Output
 
 
 CONDITIONAL_CREATE = {"Null": {"s3:if-none-match": "false"}}
-"""Only a PutObject/CopyObject that carries ``If-None-Match`` (the pipeline sends ``*``): a create, never an overwrite."""
+"""Only a request that carries ``If-None-Match`` (the pipeline sends ``*``): a create, never an overwrite."""
+MULTIPART_STEP = {"Bool": {"s3:ObjectCreationOperation": "false"}}
+"""CreateMultipartUpload, UploadPart and UploadPartCopy: S3's multipart steps, which take no conditional header and
+create no object. The object appears only on CompleteMultipartUpload, an object-creating operation that must carry
+``If-None-Match`` like PutObject (S3 user guide, "Enforce conditional writes on Amazon S3 buckets")."""
 REMOVALS = [
     "s3:DeleteObject",
     "s3:DeleteObjectVersion",
@@ -83,8 +87,12 @@ REMOVALS = [
 """What could remove or unlock an archived version before its retention ends."""
 
 
-def writer_put_statement(objects: pulumi.Input[str]) -> dict[str, Any]:
-    return {**allow("CreateArchiveObjectsOnly", ["s3:PutObject"], [objects]), "Condition": CONDITIONAL_CREATE}
+def writer_put_statements(objects: pulumi.Input[str]) -> list[dict[str, Any]]:
+    """PutObject and CompleteMultipartUpload only as conditional creates; the multipart steps before a completion."""
+    return [
+        {**allow("CreateArchiveObjectsOnly", ["s3:PutObject"], [objects]), "Condition": CONDITIONAL_CREATE},
+        {**allow("UploadArchivePartsOnly", ["s3:PutObject"], [objects]), "Condition": MULTIPART_STEP},
+    ]
 
 
 def archive_bucket_statements(
@@ -106,7 +114,11 @@ def archive_bucket_statements(
             "Principal": "*",
             "Action": "s3:PutObject",
             "Resource": objects,
-            "Condition": {"ArnEquals": {"aws:PrincipalArn": writer_role_arn}, "Null": {"s3:if-none-match": "true"}},
+            "Condition": {
+                "ArnEquals": {"aws:PrincipalArn": writer_role_arn},
+                "Null": {"s3:if-none-match": "true"},
+                "Bool": {"s3:ObjectCreationOperation": "true"},
+            },
         },
         {
             "Sid": "DenyRemovalByPipelineRoles",
@@ -212,8 +224,11 @@ class ArchiveTarget(pulumi.ComponentResource):
             role=role.id,
             policy=policy_document(
                 [
-                    writer_put_statement(objects),
-                    use_key("EncryptArchiveObjects", key.arn, ["kms:GenerateDataKey"], ["s3"], config.region),
+                    *writer_put_statements(objects),
+                    # A multipart upload under SSE-KMS needs kms:Decrypt too: S3 reads the encrypted parts back to
+                    # complete it (S3 user guide, "Multipart upload API and permissions"). The writer still reads
+                    # nothing: it has no s3:GetObject on the archive.
+                    use_key("EncryptArchiveObjects", key.arn, ["kms:GenerateDataKey", "kms:Decrypt"], ["s3"], config.region),
                     allow(
                         "ReadArchiveBodies",
                         ["s3:GetObject"],

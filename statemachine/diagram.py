@@ -21,6 +21,9 @@ def _label(name: str, state: dict[str, Any]) -> str:
     if state["Type"] == "Map":
         inner = ", ".join(state["ItemProcessor"]["States"])
         return f"{name} (Map: {inner})"
+    if state["Type"] == "Parallel":
+        inner = ", ".join(name for branch in state["Branches"] for name in branch["States"])
+        return f"{name} (Parallel: {inner})"
     resource = state.get("Resource", "")
     service = resource.removeprefix("arn:aws:states:::").split(".")[0] if resource else state["Type"]
     return f"{name} ({service})"

@@ -20,7 +20,16 @@ from typing import Any
 
 from moto import mock_aws
 
-from changetrail.embedded import authorization, express, interpreter_speed, item_limits, lambdas, s3policy, stepfunctions
+from changetrail.embedded import (
+    authorization,
+    conditional_writes,
+    express,
+    interpreter_speed,
+    item_limits,
+    lambdas,
+    s3policy,
+    stepfunctions,
+)
 from changetrail.embedded.accounts import ARCHIVE_ACCOUNT, PIPELINE_ACCOUNT, REGION, client, forget_credentials
 from changetrail.embedded.execution_logs import ExecutionLogPublisher
 from changetrail.embedded.mocks import MotoMocks, Registry
@@ -116,6 +125,7 @@ class EmbeddedAws:
         express.install()
         interpreter_speed.install()
         s3policy.install()
+        conditional_writes.install()
         item_limits.install()
         if self.before_deploy is not None:
             self.config = self.before_deploy(self.config)
@@ -138,6 +148,7 @@ class EmbeddedAws:
         stepfunctions.execution_role_arn = None
         authorization.operator_roles.clear()
         item_limits.uninstall()
+        conditional_writes.uninstall()
         s3policy.uninstall()
         interpreter_speed.uninstall()
         express.uninstall()

@@ -16,7 +16,7 @@ policy evaluator and the resource ARN the call names:
 A call the policies do not allow fails with ``AccessDenied``, as on AWS. Covered: the actions the
 pipeline calls (Lambda, DynamoDB, S3, SNS, SQS, Step Functions) on their exact resources;
 ``Condition`` blocks on the keys ``conditions.MODELLED`` lists (``s3:if-none-match``, ``s3:prefix``,
-``aws:PrincipalArn``...); and, for S3, an explicit ``Deny`` of the bucket's policy that names the
+``s3:ObjectCreationOperation``, ``aws:PrincipalArn``...); and, for S3, an explicit ``Deny`` of the bucket's policy that names the
 caller. Not covered: conditions on other keys (treated as met), other resource policies and KMS
 key use (moto does not call KMS when it stores encrypted data).
 """
@@ -103,13 +103,25 @@ def requested(service: str, operation: str, params: dict[str, Any], region: str,
     return [(action, "*")]
 
 
+OBJECT_CREATION = {"PutObject": "true", "CopyObject": "true", "CompleteMultipartUpload": "true"} | dict.fromkeys(
+    ("CreateMultipartUpload", "UploadPart", "UploadPartCopy"), "false"
+)
+"""``s3:ObjectCreationOperation`` of the requests IAM authorizes as ``s3:PutObject``: true where the request
+creates the object, false for the multipart steps before it (S3 user guide, "Enforce conditional writes")."""
+LISTED_AS = {"ListParts": "s3:ListMultipartUploadParts", "ListMultipartUploads": "s3:ListBucketMultipartUploads"}
+
+
 def s3_requested(action: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
     bucket = f"arn:aws:s3:::{params.get('Bucket')}"
     target = f"{bucket}/{params.get('Key')}"
     bypass = [("s3:BypassGovernanceRetention", target)] if params.get("BypassGovernanceRetention") else []
-    if operation == "CopyObject":
+    if operation in ("CopyObject", "UploadPartCopy"):
         source = unquote(str(params.get("CopySource", ""))).lstrip("/")
         return [("s3:PutObject", target), ("s3:GetObject", f"arn:aws:s3:::{source}")]
+    if operation in OBJECT_CREATION:
+        return [("s3:PutObject", target)]
+    if operation in LISTED_AS:
+        return [(LISTED_AS[operation], bucket if operation == "ListMultipartUploads" else target)]
     if operation in ("ListObjects", "ListObjectsV2"):
         return [("s3:ListBucket", bucket)]
     if operation == "ListObjectVersions":
@@ -127,13 +139,15 @@ def s3_requested(action: str, operation: str, params: dict[str, Any]) -> list[tu
     return [(action, target)]
 
 
-def request_context(role_arn: str, service: str, params: dict[str, Any]) -> dict[str, str]:
+def request_context(role_arn: str, service: str, params: dict[str, Any], operation: str = "") -> dict[str, str]:
     """The condition keys a request carries (see ``conditions.MODELLED``); boto3 always calls over TLS."""
     context = {"aws:SecureTransport": "true", "aws:PrincipalArn": role_arn, "aws:PrincipalAccount": account_of(role_arn)}
     if service == "s3":
         for key, param in (("s3:prefix", "Prefix"), ("s3:if-none-match", "IfNoneMatch"), ("s3:if-match", "IfMatch")):
             if params.get(param) is not None:
                 context[key] = str(params[param])
+        if operation in OBJECT_CREATION:
+            context["s3:ObjectCreationOperation"] = OBJECT_CREATION[operation]
     return context
 
 
@@ -182,7 +196,7 @@ def bucket_denies(role_arn: str, action: str, resource: str, context: dict[str, 
 
 def check(role_arn: str, service: str, operation: str, params: dict[str, Any], region: str) -> None:
     """Raise AWS's access-denied error unless ``role_arn``'s policies allow the call."""
-    context = request_context(role_arn, service, params)
+    context = request_context(role_arn, service, params, operation)
     for action, resource in requested(service, operation, params, region, account_of(role_arn)):
         refused_by_bucket = service == "s3" and bucket_denies(role_arn, action, resource, context)
         if refused_by_bucket or not allowed(role_arn, action, resource, context):

@@ -20,6 +20,7 @@ MODELLED = frozenset(
         "s3:prefix",
         "s3:if-none-match",
         "s3:if-match",
+        "s3:ObjectCreationOperation",
     }
 )
 """Context keys whose value a request here is known to have (or known to lack)."""

@@ -18,13 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.models import DynamoDBBackend
+from moto.s3.exceptions import S3ClientError
+from moto.s3.models import S3Backend
 from moto.sns.exceptions import SNSException
 from moto.sns.models import SNSBackend
 from moto.sqs.exceptions import SQSException
 from moto.sqs.models import SQSBackend
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-from changetrail.embedded import lambdas, stepfunctions
+from changetrail.embedded import conditional_writes, lambdas, stepfunctions
 from changetrail.embedded.accounts import ARCHIVE_ACCOUNT, client
 
 if TYPE_CHECKING:
@@ -242,6 +244,74 @@ def duplicate_executions(aws: EmbeddedAws) -> Iterator[dict[str, int]]:
         StepFunctionsParserBackend.start_execution = original  # type: ignore[method-assign]
 
 
+def _upload_key(backend: S3Backend, *args: Any, **kwargs: Any) -> str:
+    """The key of the upload a multipart step names (moto passes the bucket and upload id first, or by name)."""
+    names = ("dest_bucket_name", "multipart_id") if "dest_bucket_name" in kwargs else ("bucket_name", "multipart_id")
+    bucket_name, multipart_id = [*args, *(kwargs[name] for name in names if name in kwargs)][:2]
+    return backend.get_bucket(bucket_name).multiparts[multipart_id].key_name
+
+
+@contextmanager
+def crash_after_first_call_per_upload_key(method: str, raised: dict[str, int]) -> Iterator[None]:
+    """``S3Backend.method`` (a multipart step) does its work, then fails its first call for each key."""
+    original, seen = getattr(S3Backend, method), set()
+
+    def crash_after(self: S3Backend, *args: Any, **kwargs: Any) -> Any:
+        key = _upload_key(self, *args, **kwargs)  # read first: a completion ends the upload
+        result = original(self, *args, **kwargs)
+        if key not in seen:
+            seen.add(key)
+            raised["count"] += 1
+            raise S3ClientError("ExpiredToken", "The provided token has expired.")
+        return result
+
+    setattr(S3Backend, method, crash_after)
+    try:
+        yield
+    finally:
+        setattr(S3Backend, method, original)
+
+
+@contextmanager
+def archive_upload_crashes(aws: EmbeddedAws) -> Iterator[dict[str, int]]:
+    """Each large archive upload dies twice at the worst moments, as an expired session would end it.
+
+    First after its part was copied, before completion (an incomplete upload is left behind: it must block
+    nothing); then after its completion made the object, before the answer arrived (the re-run must find the
+    object, not write it again). Both times the change is dead-lettered and redriven.
+    """
+    raised = {"count": 0}
+    with (
+        crash_after_first_call_per_upload_key("upload_part_copy", raised),
+        crash_after_first_call_per_upload_key("complete_multipart_upload", raised),
+    ):
+        yield raised
+
+
+@contextmanager
+def archive_create_conflicts(aws: EmbeddedAws) -> Iterator[dict[str, int]]:
+    """Each large archive object is created by another writer while this one completes its upload: S3 answers 409.
+
+    The object is there (the other create won); S3 asks the loser to start a new upload, which then finds it (412).
+    """
+    raised, seen, original = {"count": 0}, set(), S3Backend.complete_multipart_upload
+
+    def conflicting(self: S3Backend, bucket_name: str, multipart_id: str, body: Any) -> Any:
+        key = _upload_key(self, bucket_name, multipart_id)
+        if key in seen:
+            return original(self, bucket_name, multipart_id, body)
+        seen.add(key)
+        raised["count"] += 1
+        original(self, bucket_name, multipart_id, body)  # the other writer's create, with the same bytes
+        raise conditional_writes.Conflict  # answered 409 ConditionalRequestConflict
+
+    S3Backend.complete_multipart_upload = conflicting  # type: ignore[method-assign]
+    try:
+        yield raised
+    finally:
+        S3Backend.complete_multipart_upload = original  # type: ignore[method-assign]
+
+
 FAILING_LANE = 0
 
 
@@ -287,4 +357,7 @@ FAULTS: dict[str, Callable[[EmbeddedAws], Any]] = {
     "duplicate concurrent executions": duplicate_executions,
     "parallelization 4, one lane failing": one_lane_fails,
     "composite keys, separator in values": lambda aws: contextlib.nullcontext({}),
+    "large changes: archive upload crashes between steps": archive_upload_crashes,
+    "large changes: duplicate concurrent executions": duplicate_executions,
+    "large changes: concurrent create of the same key": archive_create_conflicts,
 }

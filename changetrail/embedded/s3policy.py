@@ -10,15 +10,14 @@ account, even one the bucket policy grants. Here a bucket is reachable from anot
 its policy allows a principal of that account (the Archive state's copy from the payload bucket);
 which actions it allows is not evaluated on that path.
 
-Conditional copies: S3 honours ``If-None-Match: *`` on CopyObject (the archive copy relies on it
-to never write an object twice); moto checks it only on PutObject, so it is checked here too.
+Conditional writes (atomic creates, copies refused under an enforcing policy) are in ``conditional_writes``.
 
 Object Lock, where moto differs from S3: moto lifts governance retention for any
 ``x-amz-bypass-governance-retention`` header, even ``false`` (S3: only ``true``); and it refuses
 to enable Object Lock on a bucket that holds objects, which S3 allows on any versioned bucket
 (what an existing archive bucket needs when it gains the lock); and it asks a CopyObject into a
 bucket with default retention for ``Content-MD5`` or a checksum header, which S3 asks only of
-requests that carry a body (the Archive state's copy of a large body carries none).
+requests that carry a body (a copy, such as a multipart upload's part copied from another object, carries none).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import json
 from typing import Any
 
 from moto.iam.access_control import IAMPolicy, PermissionResult
-from moto.s3.exceptions import AccessDeniedByLock, InvalidBucketState, PreconditionFailed
+from moto.s3.exceptions import AccessDeniedByLock, InvalidBucketState
 from moto.s3.models import FakeBucket, S3Backend, s3_backends
 from moto.s3.responses import S3Response
 from requests.structures import CaseInsensitiveDict
@@ -35,7 +34,6 @@ from requests.structures import CaseInsensitiveDict
 REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
 _original = FakeBucket.get_permission
 _original_get_bucket = S3Backend.get_bucket
-_original_copy_object = S3Response.copy_object
 _original_key_put = S3Response._key_response_put
 _original_delete_object = S3Backend.delete_object
 _original_put_lock = S3Backend.put_object_lock_configuration
@@ -95,14 +93,6 @@ def get_bucket(backend: S3Backend, bucket_name: str) -> FakeBucket:
         raise
 
 
-def copy_object(response: S3Response) -> Any:
-    if response.headers.get("If-None-Match") == "*":
-        key_name = response.parse_key_name()
-        if response.backend.get_object(response.bucket_name, key_name) is not None:
-            raise PreconditionFailed("If-None-Match")
-    return _original_copy_object(response)
-
-
 def key_response_put(response: S3Response, query: dict[str, Any], key_name: str) -> Any:
     headers = response.headers
     integrity = ("Content-MD5", "x-amz-sdk-checksum-algorithm")
@@ -140,7 +130,6 @@ def put_object_lock_configuration(
 
 def install() -> None:
     # The ignores: moto's methods, replaced in place; mypy holds each replacement to moto's own signature.
-    S3Response.copy_object = copy_object  # type: ignore[method-assign,assignment]
     S3Response._key_response_put = key_response_put  # type: ignore[method-assign,assignment]
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign,assignment]
     S3Backend.get_bucket = get_bucket  # type: ignore[method-assign,assignment]
@@ -149,7 +138,6 @@ def install() -> None:
 
 
 def uninstall() -> None:
-    S3Response.copy_object = _original_copy_object  # type: ignore[method-assign]
     S3Response._key_response_put = _original_key_put  # type: ignore[method-assign]
     FakeBucket.get_permission = _original  # type: ignore[method-assign]
     S3Backend.get_bucket = _original_get_bucket  # type: ignore[method-assign]

@@ -106,3 +106,27 @@ def test_without_send_message_the_dead_letter_still_reaches_the_fallback(aws):
     assert [k for k in keys if k.startswith("payloads/dead-letters/")], keys
     assert any("sqs:SendMessage" in refusal for refusal in authorization.denied)
     assert ARCHIVE_ACCOUNT  # the archive side is untouched by this case
+
+
+def remove_statement(role_arn: str, sid: str) -> None:
+    iam, role = client("iam", role_arn.split(":")[4]), role_arn.rsplit("/", 1)[-1]
+    removed = 0
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        kept = [s for s in document["Statement"] if s.get("Sid") != sid]
+        removed += len(document["Statement"]) - len(kept)
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps({**document, "Statement": kept}))
+    assert removed == 1, f"{role} had no statement {sid}"
+
+
+def test_without_the_multipart_grant_a_large_change_fails_at_archive_while_small_ones_still_land(aws):
+    remove_statement(role_of(aws, WRITER_ROLE), "UploadArchivePartsOnly")
+    change("SMALL")
+    client("dynamodb").put_item(TableName="Configuration", Item={"key": {"S": "LARGE"}, "blob": {"S": "x" * 300_000}})
+    executions = aws.settle()
+
+    assert statuses(executions) == {"SUCCEEDED": 1, "FAILED": 1}
+    (letter,) = drain(aws.outputs["dlq_url"])
+    assert letter["Body"]["failedState"] == "Archive"
+    assert any("s3:PutObject" in refusal for refusal in authorization.denied)
+    assert len(archive_objects(aws)) == 1

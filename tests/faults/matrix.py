@@ -53,6 +53,10 @@ class Row:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+LARGE_PADDING = 300 * 1024
+"""Large changes: each item carries this much more, so its archive body is too large for the state."""
+
+
 def item_of(n: int, items: int, composite: bool) -> dict[str, Any]:
     """Change ``n``'s item. Composite keys put the separator inside values: ("p1|q", "r") and ("p1", "q|r") differ."""
     if not composite:
@@ -61,10 +65,11 @@ def item_of(n: int, items: int, composite: bool) -> dict[str, Any]:
     return {"key": {"S": f"p{pair}|q"}, "sk": {"S": "r"}} if side else {"key": {"S": f"p{pair}"}, "sk": {"S": "q|r"}}
 
 
-def write(table: str, numbers: range, items: int, composite: bool) -> None:
+def write(table: str, numbers: range, items: int, composite: bool, padding: int = 0) -> None:
     ddb = client("dynamodb")
+    pad = {"pad": {"S": "p" * padding}} if padding else {}
     for n in numbers:
-        ddb.put_item(TableName=table, Item={**item_of(n, items, composite), "value": {"N": str(n)}})
+        ddb.put_item(TableName=table, Item={**item_of(n, items, composite), "value": {"N": str(n)}, **pad})
 
 
 def redrive_until_empty(aws: EmbeddedAws, rounds: int = 6) -> int:
@@ -124,13 +129,14 @@ def misfiled(aws: EmbeddedAws, rows: list[dict[str, Any]], items: int, composite
 def run_fault(name: str, changes: int, items: int = 50) -> Row:
     started = time.perf_counter()
     composite = name == "composite keys, separator in values"
+    padding = LARGE_PADDING if name.startswith("large changes") else 0
     overrides = {**OVERRIDES, **FAULT_OVERRIDES.get(name, {})}
     if "changetrail:trigger" in FAULT_OVERRIDES.get(name, {}):
         overrides["changetrail:trigger"] = {**OVERRIDES["changetrail:trigger"], **FAULT_OVERRIDES[name]["changetrail:trigger"]}
     with EmbeddedAws("dev", overrides) as aws:
         table, half = aws.outputs["source_table_name"], changes // 2
         with FAULTS[name](aws) as raised:
-            write(table, range(0, half), items, composite)
+            write(table, range(0, half), items, composite, padding)
             aws.pump()
             if name not in THROTTLES:
                 aws.wait_for_executions(timeout=600)
@@ -139,7 +145,7 @@ def run_fault(name: str, changes: int, items: int = 50) -> Row:
                 while not raised["count"] and time.monotonic() < deadline:
                     time.sleep(0.05)
                 time.sleep(0.5)
-        write(table, range(half, changes), items, composite)
+        write(table, range(half, changes), items, composite, padding)
         executions = aws.settle(timeout=600)
         redriven = redrive_until_empty(aws)
         audited, archived, rows = observed(aws)

@@ -123,7 +123,8 @@ def allow_list(variant: str, program: Run) -> dict[str, dict[str, set[str]]]:
             "s3:PutObject": {f"{bucket}/{prefix}/*"},
             "kms:GenerateDataKey": {archive_key},
             "s3:GetObject": {archive_bodies},
-            "kms:Decrypt": {f"arn:aws:kms:us-east-1:{PIPELINE_ACCOUNT}:key/*"},
+            # the archive key: S3 decrypts a multipart upload's parts to complete it (the writer has no GetObject there)
+            "kms:Decrypt": {f"arn:aws:kms:us-east-1:{PIPELINE_ACCOUNT}:key/*", archive_key},
         }
         expected["archive-reader-role"] = {
             "s3:GetObject": {f"{bucket}/{prefix}/*"},
@@ -181,8 +182,8 @@ def test_the_archive_reader_may_list_only_the_archive_prefix(dev):
     policies = dev.role_policies()
     (listing,) = [s for s in policies["archive-reader-role"] if "s3:ListBucket" in as_list(s["Action"])]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["ddb-changes/*"]}}
-    (create,) = [s for s in policies["archive-writer-role"] if "s3:PutObject" in as_list(s["Action"])]
-    others = [s for statements in policies.values() for s in statements if s is not listing and s is not create]
+    writes = [s for s in policies["archive-writer-role"] if "s3:PutObject" in as_list(s["Action"])]
+    others = [s for statements in policies.values() for s in statements if s is not listing and s not in writes]
     assert not [s for s in others if "Condition" in s and not is_key_use(s)]
 
 
@@ -190,9 +191,14 @@ def test_the_archive_writer_may_only_create_objects_that_do_not_exist(variant):
     name, program = variant
     if "archive-writer-role" not in program.role_policies():
         pytest.skip(f"{name}: the archive side is another stack's")
-    (create,) = [s for s in program.role_policies()["archive-writer-role"] if "s3:PutObject" in as_list(s["Action"])]
-    # Null false: the request carries If-None-Match (S3's conditional-write key); without it, no grant.
-    assert create["Condition"] == {"Null": {"s3:if-none-match": "false"}}
+    writes = [s for s in program.role_policies()["archive-writer-role"] if "s3:PutObject" in as_list(s["Action"])]
+    # Null false: the request carries If-None-Match (S3's conditional-write key). ObjectCreationOperation false: a
+    # multipart step (create an upload, upload or copy a part), which creates no object; the completion that does
+    # must carry If-None-Match like a PutObject. Nothing else is granted.
+    assert [s["Condition"] for s in writes] == [
+        {"Null": {"s3:if-none-match": "false"}},
+        {"Bool": {"s3:ObjectCreationOperation": "false"}},
+    ]
     granted = {a for statements in program.role_policies().values() for s in statements for a in as_list(s["Action"])}
     assert not granted & {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:PutObjectRetention"}
 

@@ -440,6 +440,16 @@ def test_lock_off_leaves_no_lock_and_the_old_lifecycle(unlocked):
     assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == 30
 
 
+def test_an_archive_upload_left_incomplete_by_a_crash_is_aborted_by_the_lifecycle_a_day_later(dev):
+    """A large change's multipart upload that never completed holds parts but no object: nothing blocks a re-run."""
+    bucket = dev.one("aws:s3/bucket:Bucket", "archive-archive-bucket")
+    (rule,) = dev.attached_to(LIFECYCLE, bucket).inputs["rules"]
+    assert rule["status"] == "Enabled" and rule["filter"] == {
+        "prefix": DEV_CONFIG["changetrail:archive"].get("prefix", "ddb-changes")
+    }
+    assert rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
+
+
 def test_only_the_archive_bucket_is_locked(dev):
     assert [r.inputs["bucket"] for r in dev.of_type(LOCK)] == [dev.one("aws:s3/bucket:Bucket", "archive-archive-bucket").id]
 
@@ -453,7 +463,11 @@ def test_the_archive_bucket_refuses_overwrites_and_removals_by_pipeline_principa
     removals = {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:PutObjectRetention"}
     unconditional = statements["DenyUnconditionalWritesByTheWriter"]
     assert (unconditional["Effect"], unconditional["Action"], unconditional["Resource"]) == ("Deny", "s3:PutObject", objects)
-    assert unconditional["Condition"] == {"ArnEquals": {"aws:PrincipalArn": writer}, "Null": {"s3:if-none-match": "true"}}
+    assert unconditional["Condition"] == {
+        "ArnEquals": {"aws:PrincipalArn": writer},
+        "Null": {"s3:if-none-match": "true"},
+        "Bool": {"s3:ObjectCreationOperation": "true"},
+    }, "object-creating requests without If-None-Match: PutObject, CompleteMultipartUpload, CopyObject"
     roles = statements["DenyRemovalByPipelineRoles"]
     assert roles["Effect"] == "Deny" and removals <= set(roles["Action"]) and roles["Resource"] == objects
     assert roles["Condition"] == {"ArnEquals": {"aws:PrincipalArn": [writer, reader]}}

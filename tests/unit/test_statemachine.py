@@ -25,12 +25,12 @@ def states(definition) -> dict:
 
 
 def all_states(states: dict, inside: str = "") -> Iterator[tuple[str, dict]]:
-    """Every state, including those of Map item processors, as (path, state)."""
+    """Every state, including those of Map item processors and Parallel branches, as (path, state)."""
     for name, state in states.items():
         yield f"{inside}{name}", state
-        processor = state.get("ItemProcessor") or state.get("Iterator")
-        if processor:
-            yield from all_states(processor["States"], f"{inside}{name}/")
+        for scope in [state.get("ItemProcessor") or state.get("Iterator"), *state.get("Branches", [])]:
+            if scope:
+                yield from all_states(scope["States"], f"{inside}{name}/")
 
 
 def failure_pass(states: dict, name: str) -> str:
@@ -82,7 +82,15 @@ def test_given_an_unknown_substitution_when_rendered_then_key_error_names_it():
 def test_given_every_task_when_inspected_then_it_retries_with_backoff_and_jitter(states):
     tasks = [(path, state) for path, state in all_states(states) if state["Type"] == "Task"]
 
-    assert {path for path, _ in tasks} >= {"Decode", "Diff", "WriteAudit", "Archive", "Notify", DLQ}
+    assert {path for path, _ in tasks} >= {
+        "Decode",
+        "Diff",
+        "WriteAudit",
+        "Archive",
+        "ArchiveByParts/CompleteArchiveUpload",
+        "Notify",
+        DLQ,
+    }
     for path, task in tasks:
         assert task.get("Retry"), path
         for retry in task["Retry"]:
@@ -95,14 +103,14 @@ def test_given_every_task_when_inspected_then_it_retries_with_backoff_and_jitter
 
 
 def test_given_every_top_level_task_when_it_fails_then_a_pass_names_it_and_sends_to_the_dlq(states):
-    workers = [name for name, state in states.items() if state["Type"] == "Task" and name not in (DLQ, FALLBACK)]
+    workers = [name for name, state in states.items() if state["Type"] in ("Task", "Parallel") and name not in (DLQ, FALLBACK)]
 
-    assert workers == ["Decode", "Diff", "WriteAudit", "Archive", "ArchiveByCopy", "Notify"]
+    assert workers == ["Decode", "Diff", "WriteAudit", "Archive", "ArchiveByParts", "Notify"]
     for name in workers:
         recorder = states[failure_pass(states, name)]
         assert recorder["Type"] == "Pass", name
         assert recorder["ResultPath"] == "$.failedState", name
-        assert recorder["Result"] == name.removesuffix("ByCopy"), "one name per step for the DLQ and redrive"
+        assert recorder["Result"] == name.removesuffix("ByParts"), "one name per step for the DLQ and redrive"
         assert recorder["Next"] == "DescribeFailure", name
     describe = states["DescribeFailure"]
     [described] = describe["Choices"]
@@ -129,7 +137,7 @@ def test_given_each_state_when_it_finishes_then_it_drops_what_the_next_states_do
     # Lambda states replace the state data with their output; Archive and Notify replace what they consumed.
     for name in ("Decode", "Diff", "WriteAudit"):
         assert states[name]["OutputPath"] == "$.Payload", name
-    assert states["Archive"]["ResultPath"] == states["ArchiveByCopy"]["ResultPath"] == "$.archive", "the body is dropped"
+    assert states["Archive"]["ResultPath"] == states["ArchiveByParts"]["ResultPath"] == "$.archive", "the body is dropped"
     assert states["Notify"]["ResultPath"] == "$.notifications", "the messages are dropped"
     assert states["Done"] == {"Type": "Succeed", "OutputPath": "$.summary"}
 
@@ -196,28 +204,82 @@ def test_given_rejected_changes_when_the_execution_ends_then_each_gets_its_own_d
     assert states["ChangesRejected"] == {"Type": "Fail", "Error": "ChangesRejected", "CausePath": "$.rejectedCause"}
 
 
-@pytest.mark.parametrize("name", ["Archive", "ArchiveByCopy"])
-def test_given_the_archive_write_when_inspected_then_it_runs_as_the_target_role_and_never_overwrites(states, name):
+def archive_writes(states: dict) -> dict[str, dict]:
+    """Every task that writes into the archive bucket, by path."""
+    return {
+        path: state
+        for path, state in all_states(states)
+        if state["Type"] == "Task" and state.get("Parameters", {}).get("Bucket") == "${ArchiveBucketName}"
+    }
+
+
+def test_given_every_archive_write_when_inspected_then_it_runs_as_the_target_role_in_the_target_account(states):
+    writes = archive_writes(states)
+
+    assert sorted(writes) == [
+        "Archive", "ArchiveByParts/CompleteArchiveUpload", "ArchiveByParts/CopyArchivePart", "ArchiveByParts/StartArchiveUpload",
+    ]  # fmt: skip
+    for path, task in writes.items():
+        assert task["Credentials"]["RoleArn"] == "${ArchiveRoleArn}", path
+        assert task["Parameters"]["ExpectedBucketOwner"] == "${ArchiveAccountId}", path
+
+
+def test_given_an_archive_write_that_creates_the_object_then_it_never_overwrites(states):
+    """The object appears only on PutObject or CompleteMultipartUpload: both conditional; no copy into the bucket."""
+    creating = {
+        path: task["Resource"].rsplit(":", 1)[-1]
+        for path, task in archive_writes(states).items()
+        if task["Resource"].endswith((":putObject", ":completeMultipartUpload", ":copyObject"))
+    }
+
+    assert creating == {"Archive": "putObject", "ArchiveByParts/CompleteArchiveUpload": "completeMultipartUpload"}
+    for path in creating:
+        assert dict(all_states(states))[path]["Parameters"]["IfNoneMatch"] == "*", path
+
+
+@pytest.mark.parametrize("name", ["Archive", "ArchiveByParts"])
+def test_given_the_archive_step_when_it_fails_then_only_an_existing_object_skips_the_dlq(states, name):
     archive = states[name]
 
-    assert archive["Credentials"]["RoleArn"] == "${ArchiveRoleArn}"
-    assert archive["Parameters"]["IfNoneMatch"] == "*"
-    assert archive["Parameters"]["ExpectedBucketOwner"] == "${ArchiveAccountId}"
     choice = states[archive["Catch"][0]["Next"]]
     assert choice["Type"] == "Choice"
-    assert [c["Next"] for c in choice["Choices"]] == ["Notify"], "only an already-written object may skip the DLQ"
+    assert choice["Choices"] == [{"Variable": "$.error.Cause", "StringMatches": "*Status Code: 412*", "Next": "Notify"}]
     assert archive["Next"] == "Notify"
 
 
-def test_given_a_body_left_in_the_payload_bucket_when_archiving_then_it_is_copied_from_the_pipeline_account(states):
+def test_given_a_body_left_in_the_payload_bucket_when_archiving_then_its_one_part_is_copied_from_the_pipeline_account(states):
     choice = states[states["WriteAudit"]["Next"]]
     assert choice["Type"] == "Choice" and choice["Default"] == "Archive"
     by_reference, nothing = choice["Choices"]
-    assert by_reference == {"Variable": "$.archive.bodyRef", "IsPresent": True, "Next": "ArchiveByCopy"}
+    assert by_reference == {"Variable": "$.archive.bodyRef", "IsPresent": True, "Next": "ArchiveByParts"}
     assert nothing == {"Variable": "$.archive.body", "StringEquals": "", "Next": "Notify"}, "no empty objects"
-    copy = states["ArchiveByCopy"]["Parameters"]
+    (branch,) = states["ArchiveByParts"]["Branches"]
+    steps = branch["States"]
+    assert branch["StartAt"] == "StartArchiveUpload"
+    assert [steps["StartArchiveUpload"]["Next"], steps["CopyArchivePart"]["Next"]] == ["CopyArchivePart", "CompleteArchiveUpload"]
+    copy = steps["CopyArchivePart"]["Parameters"]
     assert copy["CopySource.$"] == "States.Format('{}/{}', $.archive.bodyRef.bucket, $.archive.bodyRef.key)"
     assert copy["ExpectedSourceBucketOwner"] == "${PipelineAccountId}"
+    assert (copy["UploadId.$"], copy["PartNumber"]) == ("$.upload.uploadId", 1)
+    complete = steps["CompleteArchiveUpload"]["Parameters"]
+    assert complete["MultipartUpload"] == {"Parts": [{"ETag.$": "$.part.eTag", "PartNumber": 1}]}
+    assert states["ArchiveByParts"]["ResultSelector"] == {"eTag.$": "$[0].eTag"}
+
+
+def test_given_a_concurrent_create_when_the_completion_conflicts_then_a_new_upload_is_started_a_few_times(states):
+    """S3 answers 409 ConditionalRequestConflict and asks for a new upload: the Parallel's Retry runs the branch again."""
+    parts = states["ArchiveByParts"]
+    steps = parts["Branches"][0]["States"]
+    (catch,) = steps["CompleteArchiveUpload"]["Catch"]
+    conflicted = steps[catch["Next"]]
+    assert conflicted["Choices"] == [
+        {"Variable": "$.error.Cause", "StringMatches": "*Status Code: 409*", "Next": "ArchiveUploadConflict"}
+    ]
+    assert steps["ArchiveUploadConflict"]["Error"] == "ArchiveUploadConflict"
+    failed = steps[conflicted["Default"]]
+    assert (failed["Type"], failed["Error"], failed["CausePath"]) == ("Fail", "ArchiveUploadFailed", "$.error.Cause")
+    (retry,) = parts["Retry"]
+    assert retry["ErrorEquals"] == ["ArchiveUploadConflict"] and 1 <= retry["MaxAttempts"] <= 5
 
 
 def test_given_the_audit_writer_throttled_when_it_fails_then_the_state_retries_with_backoff(states):
@@ -236,5 +298,7 @@ def test_given_every_next_when_followed_then_it_names_a_state_in_the_same_scope(
                 assert target in scope, f"{name} -> {target}"
             if "ItemProcessor" in state:
                 check(state["ItemProcessor"]["States"])
+            for branch in state.get("Branches", []):
+                check(branch["States"])
 
     check(states)
