@@ -88,7 +88,7 @@ class LocalEndpoint:
     def _deliver(self) -> None:
         while not self._stop.is_set():
             try:
-                self.aws.pump()
+                self.aws.pump(wait_for_batches=True)
                 self.aws.publish_execution_logs()
             except Exception:
                 logging.getLogger("changetrail.local").exception("stream delivery failed")

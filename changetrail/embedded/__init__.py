@@ -10,6 +10,7 @@ semantics. ``functions/`` and ``statemachine/`` are untouched.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -145,6 +146,10 @@ class EmbeddedAws:
         return self.outputs
 
     def stop(self) -> None:
+        # An execution still running would outlive its stack and call the next one's, or the real, endpoints.
+        if self._mock is not None and self.outputs.get("state_machine_arn"):
+            with contextlib.suppress(TimeoutError):
+                self.wait_for_executions(timeout=60)
         stepfunctions.execution_role_arn = None
         authorization.operator_roles.clear()
         item_limits.uninstall()
@@ -176,10 +181,14 @@ class EmbeddedAws:
 
         return invoke
 
-    def pump(self) -> int:
-        """Deliver every record now on the streams to the trigger; returns how many were read."""
+    def pump(self, wait_for_batches: bool = False) -> int:
+        """Deliver the records now on the streams to the trigger; returns how many were read.
+
+        By default everything, as if each batching window had passed; ``wait_for_batches`` holds a
+        batch that is still filling until its window has passed, as Lambda does.
+        """
         total = 0
-        while read := sum(poller.poll() for poller in self.pollers):
+        while read := sum(poller.poll(wait_for_batches) for poller in self.pollers):
             total += read
         return total
 

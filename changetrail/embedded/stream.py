@@ -1,6 +1,10 @@
 """Deliver DynamoDB stream records to the trigger the way Lambda's event source mapping does.
 
-Batches of ``BatchSize`` in shard order, filter criteria applied before invoking, partial batch
+Batches of ``BatchSize`` in shard order, gathered as Lambda gathers them: a batch goes when it is
+full, when the records waiting reach the 6 MB invocation payload, or when
+``MaximumBatchingWindowInSeconds`` has passed since its first record was seen (the background
+delivery of ``changetrail local`` waits so; a test that pumps by hand lets the window pass at
+once). Filter criteria applied before invoking, partial batch
 responses honoured (checkpoint at the lowest failed sequence number), function errors retried
 with bisection, finite retries and record age, and an on-failure message in AWS's shape sent
 to the destination queue when a batch is given up. Nothing here knows what the trigger does.
@@ -39,6 +43,8 @@ from changetrail.streams import lambda_record
 if TYPE_CHECKING:
     from moto.events.utils import EventMessageType
 
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+"""Lambda's synchronous invocation payload: a batch is sent before its records pass it."""
 Invoke = Callable[[dict[str, Any]], tuple[dict[str, Any] | None, str | None]]
 """Invokes the function with an event; returns (response, function error or None)."""
 
@@ -58,6 +64,7 @@ class Mapping:
     on_failure_arn: str | None = None
     filters: list[EventPattern] = field(default_factory=list)
     parallelization_factor: int = 1
+    batching_window_seconds: float = 0
 
     @classmethod
     def from_inputs(cls, inputs: dict[str, Any]) -> Mapping:
@@ -75,6 +82,7 @@ class Mapping:
             on_failure_arn=destination,
             filters=[EventPattern.load(p) for p in patterns],
             parallelization_factor=int(inputs.get("parallelizationFactor") or 1),
+            batching_window_seconds=float(inputs.get("maximumBatchingWindowInSeconds") or 0),
         )
 
     def wants(self, record: dict[str, Any]) -> bool:
@@ -108,23 +116,55 @@ class StreamPoller:
         self.stats = DeliveryStats()
         self._streams = client("dynamodbstreams")
         self._checkpoints: dict[str, str | None] = {}
+        self._waiting_since: dict[str, float] = {}
         self._stats_lock = threading.Lock()
 
-    def poll(self) -> int:
-        """Deliver all records after each shard's checkpoint; returns how many were read."""
+    def poll(self, wait_for_batches: bool = False) -> int:
+        """Deliver the records after each shard's checkpoint; returns how many were read.
+
+        ``wait_for_batches``: hold a batch that is neither full nor at the payload limit until the
+        batching window has passed since its first record was seen, as Lambda does.
+        """
         shards = self._streams.describe_stream(StreamArn=self.mapping.stream_arn)["StreamDescription"]["Shards"]
         read = 0
         for shard in shards:
             if self.mapping.parallelization_factor > 1:
-                read += self._poll_lanes(shard["ShardId"])
+                if not (wait_for_batches and self._gathering(shard["ShardId"])):
+                    read += self._poll_lanes(shard["ShardId"])
                 continue
-            while records := self._read(shard["ShardId"], self.mapping.batch_size):
+            while not (wait_for_batches and self._gathering(shard["ShardId"])):
+                records = self._within_payload(self._read(shard["ShardId"], self.mapping.batch_size))
+                if not records:
+                    break
                 read += len(records)
                 wanted = [r for r in records if self.mapping.wants(r)]
                 if wanted:
                     self._deliver(shard["ShardId"], wanted, attempt=0)
                 self._checkpoints[shard["ShardId"]] = records[-1]["dynamodb"]["SequenceNumber"]
         return read
+
+    def _gathering(self, shard_id: str) -> bool:
+        """Whether the shard's next batch is still filling: not full, under 6 MB, its window still open."""
+        waiting = self._read(shard_id, self.mapping.batch_size)
+        if not waiting:
+            self._waiting_since.pop(shard_id, None)
+            return False
+        since = self._waiting_since.setdefault(shard_id, time.monotonic())
+        full = len(waiting) >= self.mapping.batch_size or len(self._within_payload(waiting)) < len(waiting)
+        if full or time.monotonic() - since >= self.mapping.batching_window_seconds:
+            self._waiting_since.pop(shard_id, None)
+            return False
+        return True
+
+    @staticmethod
+    def _within_payload(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The longest head of ``records`` whose invocation event stays within Lambda's 6 MB (at least one record)."""
+        size = len('{"Records": []}')
+        for count, record in enumerate(records):
+            size += len(json.dumps(record)) + 2
+            if size > MAX_PAYLOAD_BYTES and count:
+                return records[:count]
+        return records
 
     def skip_to_latest(self) -> int:
         """Move every shard's checkpoint past its newest record without delivering it; returns how many were skipped."""
@@ -154,9 +194,10 @@ class StreamPoller:
         return len(records)
 
     def _deliver_lane(self, shard_id: str, lane: list[dict[str, Any]]) -> None:
-        size = self.mapping.batch_size
-        for start in range(0, len(lane), size):
-            self._deliver(shard_id, lane[start : start + size], attempt=0)
+        while lane:
+            batch = self._within_payload(lane[: self.mapping.batch_size])
+            self._deliver(shard_id, batch, attempt=0)
+            lane = lane[len(batch) :]
 
     def _read(self, shard_id: str, limit: int | None) -> list[dict[str, Any]]:
         checkpoint = self._checkpoints.get(shard_id)
