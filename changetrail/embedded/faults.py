@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -251,41 +252,39 @@ def _upload_key(backend: S3Backend, *args: Any, **kwargs: Any) -> str:
     return backend.get_bucket(bucket_name).multiparts[multipart_id].key_name
 
 
-@contextmanager
-def crash_after_first_call_per_upload_key(method: str, raised: dict[str, int]) -> Iterator[None]:
-    """``S3Backend.method`` (a multipart step) does its work, then fails its first call for each key."""
-    original, seen = getattr(S3Backend, method), set()
-
-    def crash_after(self: S3Backend, *args: Any, **kwargs: Any) -> Any:
-        key = _upload_key(self, *args, **kwargs)  # read first: a completion ends the upload
-        result = original(self, *args, **kwargs)
-        if key not in seen:
-            seen.add(key)
-            raised["count"] += 1
-            raise S3ClientError("ExpiredToken", "The provided token has expired.")
-        return result
-
-    setattr(S3Backend, method, crash_after)
-    try:
-        yield
-    finally:
-        setattr(S3Backend, method, original)
+UPLOAD_STEPS = ("upload_part_copy", "complete_multipart_upload")
 
 
 @contextmanager
 def archive_upload_crashes(aws: EmbeddedAws) -> Iterator[dict[str, int]]:
-    """Each large archive upload dies twice at the worst moments, as an expired session would end it.
+    """Each large archive upload dies once, at one of the two worst moments, as an expired session would end it.
 
-    First after its part was copied, before completion (an incomplete upload is left behind: it must block
-    nothing); then after its completion made the object, before the answer arrived (the re-run must find the
-    object, not write it again). Both times the change is dead-lettered and redriven.
+    Half the keys after the part was copied, before completion (an incomplete upload is left behind: it must
+    block nothing); the other half after the completion made the object, before the answer arrived (the
+    re-run must find the object, not write it again). Either way the change is dead-lettered and redriven.
     """
-    raised = {"count": 0}
-    with (
-        crash_after_first_call_per_upload_key("upload_part_copy", raised),
-        crash_after_first_call_per_upload_key("complete_multipart_upload", raised),
-    ):
+    raised, seen = {"count": 0}, set()
+    originals = {step: getattr(S3Backend, step) for step in UPLOAD_STEPS}
+
+    def crashing(step: str) -> Callable[..., Any]:
+        def crash_after(self: S3Backend, *args: Any, **kwargs: Any) -> Any:
+            key = _upload_key(self, *args, **kwargs)  # read first: a completion ends the upload
+            result = originals[step](self, *args, **kwargs)
+            if key not in seen and UPLOAD_STEPS[zlib.crc32(key.encode()) % 2] == step:
+                seen.add(key)
+                raised["count"] += 1
+                raise S3ClientError("ExpiredToken", "The provided token has expired.")
+            return result
+
+        return crash_after
+
+    for step in UPLOAD_STEPS:
+        setattr(S3Backend, step, crashing(step))
+    try:
         yield raised
+    finally:
+        for step, original in originals.items():
+            setattr(S3Backend, step, original)
 
 
 @contextmanager

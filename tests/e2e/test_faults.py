@@ -18,6 +18,8 @@ def test_no_change_is_lost_or_duplicated_when_one_dependency_fails_for_a_window(
     assert row.dead_letters == row.poison, "the DLQ holds only true poison, one letter each"
     if row.poison:
         assert row.detail["poison audited"] == 0 and all(len(only or []) == 1 for only in row.detail["letters"]), row
+    if fault == "large changes: archive upload crashes between steps":
+        assert row.detail["incomplete uploads"] > 0, "an upload died before completion and blocked nothing"
     if fault == "dead-letter queue unavailable":
         assert row.failed_executions == 0, "with nothing else failing, nothing needs the DLQ"
     elif fault == "DLQ down while audit table fails":

@@ -151,6 +151,7 @@ def run_fault(name: str, changes: int, items: int = 50) -> Row:
         audited, archived, rows = observed(aws)
         letters = dead_letters(aws)
         wrongly_filed = misfiled(aws, rows, items, composite)
+        uploads = client("s3", ARCHIVE_ACCOUNT).list_multipart_uploads(Bucket=aws.outputs["archive_bucket_name"])
     if composite:  # the items whose keys, joined without escaping, would share a history with another's
         joined = Counter("|".join(v["S"] for v in item_of(n, items, composite).values()) for n in range(items))
         raised = {"count": sum(n for n in joined.values() if n > 1)}
@@ -169,7 +170,11 @@ def run_fault(name: str, changes: int, items: int = 50) -> Row:
         failed_executions=sum(1 for e in executions if e["status"] == "FAILED"),
         injected=raised.get("count"),
         seconds=round(time.perf_counter() - started, 1),
-        detail={"poison audited": len(poisoned & set(audited)), "letters": [letter.get("only") for letter in letters]},
+        detail={
+            "poison audited": len(poisoned & set(audited)),
+            "letters": [letter.get("only") for letter in letters],
+            "incomplete uploads": len(uploads.get("Uploads", [])),  # left by crashes; the lifecycle aborts them
+        },
     )
 
 
