@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import os
 from datetime import UTC, datetime
@@ -73,6 +74,33 @@ def decode_value(value: DynamoJson) -> Any:
             return None
     decoded = _deserializer.deserialize(binary_as_bytes(value))
     return _unwrap_binary(decoded)
+
+
+def check_value(value: DynamoJson) -> None:
+    """Raise what ``decode_value`` would raise for this value, without building the decoded value."""
+    if len(value) == 1:
+        ((tag, inner),) = value.items()
+        if tag in ("S", "BOOL", "NULL"):
+            return
+        if tag == "N":
+            _number(inner)
+            return
+        if tag == "M":
+            for item in inner.values():
+                check_value(item)
+            return
+        if tag == "L":
+            for item in inner:
+                check_value(item)
+            return
+        if tag == "SS":
+            set(inner)
+            return
+        if tag == "NS":
+            for item in inner:
+                _number(item)
+            return
+    decode_value(value)  # binary, and what is malformed: the full decoder's checks
 
 
 def _number(text: str) -> Decimal:
@@ -162,8 +190,12 @@ def split_item_key(text: str) -> list[str]:
     return [*parts, "".join(current)]
 
 
+@functools.lru_cache(maxsize=1024)
 def modification_time(approximate_creation: Any) -> str:
-    """Stream ApproximateCreationDateTime (epoch seconds) -> ISO 8601 UTC with milliseconds."""
+    """Stream ApproximateCreationDateTime (epoch seconds) -> ISO 8601 UTC with milliseconds.
+
+    Cached: a batch's records share a handful of creation times (the stream keeps them to the second).
+    """
     moment = datetime.fromtimestamp(float(approximate_creation), tz=UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -202,7 +234,8 @@ def decode_record(record: dict[str, Any], key_names: list[str], event_source_arn
     try:
         plain_keys = decode_image(keys)
         for image in images.values():
-            decode_image(image)
+            for value in image.values():
+                check_value(value)
     except (TypeError, ValueError, AttributeError, KeyError, binascii.Error, DecimalException) as error:
         raise MalformedStreamRecordError(f"{where}: invalid DynamoDB JSON: {error}") from error
     parts = {name: key_text(plain_keys[name]) for name in _ordered_key_names(plain_keys, key_names)}

@@ -118,16 +118,27 @@ ROW_METADATA_BYTES = 16 * 1024
 """More than a row's attributes besides its values take (keys of at most 3 KB among them)."""
 
 
-def fit_row(row: DynamoItem, line_bytes: int | None = None) -> DynamoItem:
+def shallow(line: str) -> bool:
+    """No value in this JSON line can be nested deeper than DynamoDB allows.
+
+    Every level of a value (a map or a list) is one ``{"M":`` or ``{"L":`` wrapper, and its leaf one more,
+    so a value past the limit needs more ``{`` than the limit; a line with fewer holds none (braces
+    inside strings only make the count larger).
+    """
+    return line.count("{") <= NESTING_LIMIT + 1
+
+
+def fit_row(row: DynamoItem, line_bytes: int | None = None, line_shallow: bool = False) -> DynamoItem:
     """The row as DynamoDB can hold it: a value too large (or too deep) for a row stays in the archive line.
 
     The row then names the attributes it left there (``valuesInArchive``); the change's archive
     line holds both whole images, and the claim row of the change names that line's object.
     ``line_bytes``, the size of that line, bounds the row: a value's JSON is never smaller than
-    DynamoDB's size of it, so a row from a line well under 400 KB fits and is not sized.
+    DynamoDB's size of it, so a row from a line well under 400 KB fits and is not sized. Likewise
+    ``line_shallow`` (see ``shallow``): then no value of the row is measured for depth.
     """
     small = line_bytes is not None and line_bytes + ROW_METADATA_BYTES <= ITEM_LIMIT
-    deep = any(nesting_depth(row[name]) > NESTING_LIMIT for name in VALUE_ATTRIBUTES if name in row)
+    deep = not line_shallow and any(nesting_depth(row[name]) > NESTING_LIMIT for name in VALUE_ATTRIBUTES if name in row)
     if not deep and (small or item_size(row) <= ITEM_LIMIT):
         return row
     fitted = {name: value for name, value in row.items() if name not in VALUE_ATTRIBUTES}
@@ -155,9 +166,11 @@ class Planned:
 def plan(change: Change, archive_key: str, settings: WriteSettings) -> Planned:
     masked = redacted(change, settings.redact)
     line = archive_line(masked if settings.redact_in_archive else change)
-    # The line holds the change's real values (or the masked ones, which are no larger).
-    size = len(line.encode()) if settings.redact_in_archive or not settings.redact else None
-    return Planned(change, [fit_row(row, size) for row in audit_rows(masked, archive_key)], line)
+    # The line holds the change's real values (or the masked ones, which are no larger, nor deeper).
+    bounds = settings.redact_in_archive or not settings.redact
+    size = (len(line) if line.isascii() else len(line.encode())) if bounds else None
+    line_shallow = bounds and shallow(line)
+    return Planned(change, [fit_row(row, size, line_shallow) for row in audit_rows(masked, archive_key)], line)
 
 
 # ---------------------------------------------------------------- writing

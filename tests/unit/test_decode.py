@@ -13,6 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from functions.decode import (
+    check_value,
     decode_image,
     decode_input,
     decode_record,
@@ -474,3 +475,32 @@ def test_source_keys_come_from_the_environment_as_json(monkeypatch):
     monkeypatch.setenv("SOURCE_KEYS", "tenant,id")
     with pytest.raises(ValueError, match="SOURCE_KEYS is not JSON"):
         source_keys_from_environment()
+
+
+MALFORMED = [
+    {"N": "not a number"},
+    {"N": "1e400"},
+    {"NS": ["1", "x"]},
+    {"B": "not base64!"},
+    {"M": {"inner": {"N": "NaN"}}},
+    {"L": [{"S": "fine"}, {"BS": ["@@"]}]},
+    {"S": "a", "N": "1"},
+    {"X": "unknown tag"},
+    {"M": ["not", "a", "map"]},
+    {"SS": [["unhashable"]]},
+]
+
+
+@pytest.mark.parametrize("value", MALFORMED, ids=[json.dumps(v)[:40] for v in MALFORMED])
+def test_given_a_malformed_value_when_checked_then_it_fails_as_decoding_it_would(value):
+    with pytest.raises(Exception) as decoding:
+        decode_value(value)
+    with pytest.raises(type(decoding.value)):
+        check_value(value)
+
+
+@given(values)
+def test_given_any_valid_value_when_checked_then_it_passes_without_building_it(value):
+    wire = on_the_wire(serializer.serialize(value))
+    check_value(wire)  # the same value decodes, so it must check
+    decode_value(wire)

@@ -27,6 +27,7 @@ from functions.write_audit import (
     item_size,
     nesting_depth,
     plan,
+    shallow,
     wire,
     write_audit,
     written,
@@ -436,3 +437,21 @@ def test_given_an_outcome_when_assembled_then_rows_are_not_part_of_the_state(mak
     output = written(event, Outcome(owned=[owned]), WriteSettings(), Store())
 
     assert set(output) == {"batch", "archive", "notifications", "rejected", "summary"}
+
+
+def nested_maps(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"S": "leaf"}
+    for _ in range(levels):
+        value = {"M": {"n": value}}
+    return value
+
+
+@given(st.integers(min_value=0, max_value=40), st.integers(min_value=0, max_value=6))
+def test_a_line_called_shallow_never_holds_a_value_nested_past_the_limit(levels, siblings):
+    value = nested_maps(levels)
+    line = json.dumps({"eventId": "e", "newImage": {"deep": value, **{f"s{n}": {"S": "{"} for n in range(siblings)}}})
+
+    if shallow(line):
+        assert nesting_depth(value) <= NESTING_LIMIT
+    if nesting_depth(value) > NESTING_LIMIT:
+        assert not shallow(line)
