@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from changetrail.embedded import (
@@ -29,6 +30,7 @@ from changetrail.embedded import (
     item_limits,
     lambdas,
     s3policy,
+    state_limits,
     stepfunctions,
 )
 from changetrail.embedded.accounts import ARCHIVE_ACCOUNT, PIPELINE_ACCOUNT, REGION, client, forget_credentials
@@ -124,6 +126,7 @@ class EmbeddedAws:
         authorization.install()
         stepfunctions.install()
         express.install()
+        state_limits.install()
         interpreter_speed.install()
         s3policy.install()
         conditional_writes.install()
@@ -148,7 +151,7 @@ class EmbeddedAws:
     def stop(self) -> None:
         # An execution still running would outlive its stack and call the next one's, or the real, endpoints.
         if self._mock is not None and self.outputs.get("state_machine_arn"):
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(TimeoutError, ClientError):  # a test may have removed the state machine
                 self.wait_for_executions(timeout=60)
         stepfunctions.execution_role_arn = None
         authorization.operator_roles.clear()
@@ -156,6 +159,7 @@ class EmbeddedAws:
         conditional_writes.uninstall()
         s3policy.uninstall()
         interpreter_speed.uninstall()
+        state_limits.uninstall()
         express.uninstall()
         stepfunctions.uninstall()
         authorization.uninstall()

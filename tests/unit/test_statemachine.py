@@ -149,8 +149,8 @@ def test_given_the_dlq_message_when_inspected_then_it_carries_everything_redrive
     send = states[DLQ]
 
     assert letter["Type"] == "Pass" and "ResultPath" not in letter and "OutputPath" not in letter
-    assert set(letter["Parameters"]) == {"deadLetter", "error.$", "failure"}, "the letter replaces the state data"
-    assert letter["Parameters"]["error.$"] == "$.error" and states["Failed"]["ErrorPath"] == "$.error.Error"
+    assert set(letter["Parameters"]) == {"deadLetter", "failure"}, "the letter replaces the state data"
+    assert states["Failed"]["ErrorPath"] == "$.deadLetter.error", "the error once, in the letter"
     assert letter["Parameters"]["failure"]["failedState.$"] == "$.failedState"
     assert body["input.$"] == "$$.Execution.Input"
     assert body["error.$"] == "$.error.Error"
@@ -179,7 +179,7 @@ def test_given_the_dlq_unavailable_when_sending_fails_then_the_same_letter_goes_
 
 def test_given_the_end_of_the_failure_path_when_inspected_then_it_fails_with_the_error_and_a_summary(states):
     # The cause names the failed state and the chunk's size, so ERROR-level logs (no state events) tell them.
-    assert states["Failed"] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "States.JsonToString($.failure)"}
+    assert states["Failed"] == {"Type": "Fail", "ErrorPath": "$.deadLetter.error", "CausePath": "States.JsonToString($.failure)"}
     assert states["DeadLetter"]["Parameters"]["failure"] == {
         "failedState.$": "$.failedState",
         "cause.$": "$.error.Cause",
