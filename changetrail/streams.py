@@ -31,8 +31,21 @@ def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     return {**record, "eventVersion": "1.1", "dynamodb": stream, "eventSourceARN": stream_arn}
 
 
+MAX_EMPTY_PAGES = 20
+"""Empty ``GetRecords`` pages followed in a row before a range counts as unreadable for now."""
+
+
+class IncompleteRangeError(LookupError):
+    """The stream returned the start of a range but not yet its end (read it again later)."""
+
+
 def read_range(streams: Any, stream_arn: str, shard_id: str, first: str, last: str) -> list[dict[str, Any]]:
-    """Records ``first``..``last`` of one shard, in Lambda's shape; raises if the stream lost any."""
+    """Records ``first``..``last`` of one shard, in Lambda's shape; raises unless it returns them all.
+
+    ``GetRecords`` may return an empty page with a next iterator while records follow ("it might take
+    multiple calls to get to a portion of the shard that contains stream records", DynamoDB Streams
+    API reference): empty pages are followed, a bounded number in a row.
+    """
     where = f"records {first}..{last} of {shard_id}"
     shards = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
     shard = next((s for s in shards if s["ShardId"] == shard_id), None)
@@ -45,13 +58,20 @@ def read_range(streams: Any, stream_arn: str, shard_id: str, first: str, last: s
     except streams.exceptions.TrimmedDataAccessException as error:
         raise LostToRetentionError(f"{where} are past the stream's retention") from error
     records: list[dict[str, Any]] = []
-    while iterator:
+    empty = 0
+    while iterator and empty < MAX_EMPTY_PAGES:
         response = streams.get_records(ShardIterator=iterator, Limit=1000)
         batch = response["Records"]
         records.extend(r for r in batch if int(first) <= int(r["dynamodb"]["SequenceNumber"]) <= int(last))
-        if not batch or int(batch[-1]["dynamodb"]["SequenceNumber"]) >= int(last):
+        if batch and int(batch[-1]["dynamodb"]["SequenceNumber"]) >= int(last):
             break
+        empty = 0 if batch else empty + 1
         iterator = response.get("NextShardIterator")
     if not records or records[0]["dynamodb"]["SequenceNumber"] != first:
         raise LostToRetentionError(f"{where}: the stream no longer starts at {first}")
+    if records[-1]["dynamodb"]["SequenceNumber"] != last:
+        reached = records[-1]["dynamodb"]["SequenceNumber"]
+        raise IncompleteRangeError(
+            f"{where}: the stream returned them only up to {reached}; the message stays for a later redrive"
+        )
     return [lambda_record(r, stream_arn) for r in records]

@@ -32,6 +32,7 @@ from changetrail.embedded import (
     s3policy,
     state_limits,
     stepfunctions,
+    stream_pages,
 )
 from changetrail.embedded.accounts import ARCHIVE_ACCOUNT, PIPELINE_ACCOUNT, REGION, client, forget_credentials
 from changetrail.embedded.execution_logs import ExecutionLogPublisher
@@ -131,6 +132,7 @@ class EmbeddedAws:
         s3policy.install()
         conditional_writes.install()
         item_limits.install()
+        stream_pages.install()
         if self.before_deploy is not None:
             self.config = self.before_deploy(self.config)
         mocks = MotoMocks()
@@ -155,6 +157,7 @@ class EmbeddedAws:
                 self.wait_for_executions(timeout=60)
         stepfunctions.execution_role_arn = None
         authorization.operator_roles.clear()
+        stream_pages.uninstall()
         item_limits.uninstall()
         conditional_writes.uninstall()
         s3policy.uninstall()
