@@ -30,6 +30,7 @@ from changetrail.embedded import (
     item_limits,
     lambdas,
     s3policy,
+    sns_batches,
     state_limits,
     stepfunctions,
     stream_pages,
@@ -133,6 +134,7 @@ class EmbeddedAws:
         conditional_writes.install()
         item_limits.install()
         stream_pages.install()
+        sns_batches.install()
         if self.before_deploy is not None:
             self.config = self.before_deploy(self.config)
         mocks = MotoMocks()
@@ -157,6 +159,7 @@ class EmbeddedAws:
                 self.wait_for_executions(timeout=60)
         stepfunctions.execution_role_arn = None
         authorization.operator_roles.clear()
+        sns_batches.uninstall()
         stream_pages.uninstall()
         item_limits.uninstall()
         conditional_writes.uninstall()

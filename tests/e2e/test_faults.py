@@ -15,6 +15,7 @@ def test_no_change_is_lost_or_duplicated_when_one_dependency_fails_for_a_window(
     row = run_fault(fault, changes=40, items=10)
 
     assert (row.lost, row.duplicated_rows, row.duplicated_lines, row.misfiled) == (0, 0, 0, 0), row
+    assert row.unnotified == 0, "every audited change was announced at least once"
     assert row.dead_letters == row.poison, "the DLQ holds only true poison, one letter each"
     if row.poison:
         assert row.detail["poison audited"] == 0 and all(len(only or []) == 1 for only in row.detail["letters"]), row

@@ -45,6 +45,8 @@ class Row:
     """Letters left in the queues after redrive: exactly the poison, one each."""
     misfiled: int
     """Audit rows found in another item's history."""
+    unnotified: int
+    """Audited changes no notification announced (at-least-once: repeats are allowed, silence is not)."""
     redriven: int
     failed_executions: int
     injected: int | None
@@ -107,6 +109,24 @@ def observed(aws: EmbeddedAws) -> tuple[Counter[int], Counter[int], list[dict[st
     return Counter(value_of(row) for row in rows), archived, rows
 
 
+def subscribe(aws: EmbeddedAws) -> str:
+    sqs = client("sqs")
+    url = sqs.create_queue(QueueName="matrix-subscriber")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    client("sns").subscribe(TopicArn=aws.outputs["topic_arn"], Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def notified(url: str) -> set[str]:
+    """The eventIds the subscriber was told of."""
+    sqs, event_ids = client("sqs"), set()
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in batch:
+            event_ids.add(json.loads(json.loads(message["Body"])["Message"])["eventId"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return event_ids
+
+
 def dead_letters(aws: EmbeddedAws) -> list[dict[str, Any]]:
     """Every letter left in both queues (looked at, then left there)."""
     sqs, letters = client("sqs"), []
@@ -135,6 +155,7 @@ def run_fault(name: str, changes: int, items: int = 50) -> Row:
         overrides["changetrail:trigger"] = {**OVERRIDES["changetrail:trigger"], **FAULT_OVERRIDES[name]["changetrail:trigger"]}
     with EmbeddedAws("dev", overrides) as aws:
         table, half = aws.outputs["source_table_name"], changes // 2
+        inbox = subscribe(aws)
         with FAULTS[name](aws) as raised:
             write(table, range(0, half), items, composite, padding)
             aws.pump()
@@ -150,6 +171,7 @@ def run_fault(name: str, changes: int, items: int = 50) -> Row:
         redriven = redrive_until_empty(aws)
         audited, archived, rows = observed(aws)
         letters = dead_letters(aws)
+        told = notified(inbox)
         wrongly_filed = misfiled(aws, rows, items, composite)
         uploads = client("s3", ARCHIVE_ACCOUNT).list_multipart_uploads(Bucket=aws.outputs["archive_bucket_name"])
     if composite:  # the items whose keys, joined without escaping, would share a history with another's
@@ -166,6 +188,7 @@ def run_fault(name: str, changes: int, items: int = 50) -> Row:
         poison=len(poisoned),
         dead_letters=len(letters),
         misfiled=wrongly_filed,
+        unnotified=len({row["eventId"]["S"] for row in rows} - told),
         redriven=redriven,
         failed_executions=sum(1 for e in executions if e["status"] == "FAILED"),
         injected=raised.get("count"),
@@ -187,6 +210,7 @@ COLUMNS = (
     ("poison", 6),
     ("in DLQ", 6),
     ("misfiled", 8),
+    ("unnotified", 10),
     ("redriven", 8),
     ("failed exec", 11),
     ("injected", 8),
@@ -205,7 +229,17 @@ def line(cells: tuple[Any, ...]) -> str:
 def table(rows: list[Row]) -> str:
     lines = [line(tuple(title for title, _ in COLUMNS))]
     for r in rows:
-        cells = (r.fault, r.changes, r.lost, r.duplicated_rows, r.duplicated_lines, r.poison, r.dead_letters, r.misfiled)
+        cells = (
+            r.fault,
+            r.changes,
+            r.lost,
+            r.duplicated_rows,
+            r.duplicated_lines,
+            r.poison,
+            r.dead_letters,
+            r.misfiled,
+            r.unnotified,
+        )
         lines.append(line((*cells, r.redriven, r.failed_executions, "-" if r.injected is None else r.injected, r.seconds)))
     return "\n".join(lines)
 
