@@ -8,7 +8,9 @@ treats every machine as Standard: a used name raises ``ExecutionAlreadyExists`` 
 running execution when the input is the same) and the ARN is ``...:execution:<machine>:<name>``.
 
 Here, for machines of type EXPRESS, the name check is skipped and the execution takes AWS's
-Express ARN before it starts. moto's registry still holds it, so ``DescribeExecution``,
+Express ARN before it starts; and, for every machine, an input over 262,144 bytes is refused with a
+``ValidationException`` (StartExecution API reference: input length at most 262144; moto takes any).
+moto's registry still holds it, so ``DescribeExecution``,
 ``GetExecutionHistory`` and ``ListExecutions`` keep answering for it (AWS has none of them for
 Express; the harness and the local execution views rely on them). Standard machines are unchanged.
 """
@@ -19,17 +21,21 @@ import re
 import uuid
 from typing import Any
 
+from moto.core.exceptions import JsonRESTError
 from moto.stepfunctions.models import StateMachine, StepFunctionBackend
 from moto.stepfunctions.parser.backend.execution import Execution
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.utilities.utils import ARN_PARTITION_REGEX
 
 EXPRESS = "EXPRESS"
+MAX_INPUT_BYTES = 262_144
 EXECUTION_ARN = re.compile(ARN_PARTITION_REGEX + r":states:[-0-9a-zA-Z]+:(?P<account_id>[0-9]{12}):(?:execution|express):.+")
 """What ``DescribeExecution`` and ``GetExecutionHistory`` accept: Standard and Express execution ARNs."""
 
 _original_idempotency = StateMachine._handle_name_input_idempotency
 _original_start = Execution.start
 _original_arn_format = StepFunctionBackend.accepted_exec_arn_format
+_original_start_execution = StepFunctionsParserBackend.start_execution
 
 
 def express_execution_arn(standard_arn: str) -> str:
@@ -51,14 +57,27 @@ def _start(execution: Execution) -> None:
     _original_start(execution)
 
 
+def _start_execution(backend: StepFunctionsParserBackend, state_machine_arn: str, *args: Any, **kwargs: Any) -> Any:
+    execution_input = kwargs.get("execution_input", args[1] if len(args) > 1 else None)
+    if execution_input is not None and len(str(execution_input).encode()) > MAX_INPUT_BYTES:
+        raise JsonRESTError(
+            "ValidationException",
+            f"1 validation error detected: Value at 'input' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_INPUT_BYTES}",
+        )
+    return _original_start_execution(backend, state_machine_arn, *args, **kwargs)
+
+
 def install() -> None:
     # The ignores: moto's methods, replaced in place; mypy holds each replacement to moto's own signature.
     StateMachine._handle_name_input_idempotency = _handle_name_input_idempotency  # type: ignore[method-assign,assignment]
     Execution.start = _start  # type: ignore[method-assign,assignment]
     StepFunctionBackend.accepted_exec_arn_format = EXECUTION_ARN
+    StepFunctionsParserBackend.start_execution = _start_execution  # type: ignore[method-assign,assignment]
 
 
 def uninstall() -> None:
     StateMachine._handle_name_input_idempotency = _original_idempotency  # type: ignore[method-assign]
     Execution.start = _original_start  # type: ignore[method-assign]
     StepFunctionBackend.accepted_exec_arn_format = _original_arn_format
+    StepFunctionsParserBackend.start_execution = _original_start_execution  # type: ignore[method-assign]

@@ -150,8 +150,27 @@ def _table_put_item(table: Table, item_attrs: dict[str, Any], *args: Any, **kwar
     return _original_table_put(table, item_attrs, *args, **kwargs)
 
 
+MAX_BATCH_WRITES = 25
+MAX_BATCH_WRITE_BYTES = 16 * 1024 * 1024
+
+
 def _batch_write_item(handler: DynamoHandler) -> Any:
-    for requests in (handler.body.get("RequestItems") or {}).values():
+    """BatchWriteItem's own limits too (API reference): at most 25 requests and 16 MB in one call."""
+    tables = handler.body.get("RequestItems") or {}
+    if sum(len(requests) for requests in tables.values()) > MAX_BATCH_WRITES:
+        raise MockValidationException(
+            "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: "
+            "Map value must satisfy constraint: [Member must have length less than or equal to 25]"
+        )
+    requested = sum(
+        item_size(request["PutRequest"].get("Item") or {})
+        for requests in tables.values()
+        for request in requests
+        if "PutRequest" in request
+    )
+    if requested > MAX_BATCH_WRITE_BYTES:
+        raise MockValidationException("Item size has exceeded the maximum allowed size")  # the request, past 16 MB
+    for requests in tables.values():
         for request in requests:
             if "PutRequest" in request:
                 check_item(request["PutRequest"].get("Item") or {})

@@ -10,6 +10,11 @@ account, even one the bucket policy grants. Here a bucket is reachable from anot
 its policy allows a principal of that account (the Archive state's copy from the payload bucket);
 which actions it allows is not evaluated on that path.
 
+Expected owners: a request with ``x-amz-expected-bucket-owner`` (``ExpectedBucketOwner``) or
+``x-amz-source-expected-bucket-owner`` naming another account than the bucket's owner is refused with
+403 Access Denied (S3 user guide, "Verifying bucket ownership with bucket owner condition"); moto
+ignores both headers, so a wrong account id in the ASL would pass here and fail on AWS.
+
 Conditional writes (atomic creates, copies refused under an enforcing policy) are in ``conditional_writes``.
 
 Object Lock, where moto differs from S3: moto lifts governance retention for any
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import unquote
 
 from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.s3.exceptions import AccessDeniedByLock, InvalidBucketState
@@ -35,6 +41,7 @@ REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
 _original = FakeBucket.get_permission
 _original_get_bucket = S3Backend.get_bucket
 _original_key_put = S3Response._key_response_put
+_original_key_response = S3Response._key_response
 _original_delete_object = S3Backend.delete_object
 _original_put_lock = S3Backend.put_object_lock_configuration
 
@@ -93,6 +100,25 @@ def get_bucket(backend: S3Backend, bucket_name: str) -> FakeBucket:
         raise
 
 
+def _owner_of(bucket_name: str) -> str | None:
+    owner = s3_backends.bucket_accounts.get(bucket_name)
+    return owner[1] if owner else None
+
+
+def key_response(response: S3Response, request: Any, full_url: str) -> Any:
+    """Refuse a request whose expected bucket owner (or expected source bucket owner) is not the owner."""
+    headers = request.headers
+    expected = headers.get("x-amz-expected-bucket-owner")
+    bucket_name = response.parse_bucket_name_from_url(request, full_url)
+    source = unquote(headers.get("x-amz-copy-source", "")).lstrip("/").split("/", 1)[0]
+    expected_source = headers.get("x-amz-source-expected-bucket-owner")
+    checks = [(expected, bucket_name), (expected_source, source)]
+    if any(wanted and _owner_of(bucket) not in (None, wanted) for wanted, bucket in checks):
+        body = b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>'
+        return 403, {"content-type": "application/xml"}, body
+    return _original_key_response(response, request, full_url)
+
+
 def key_response_put(response: S3Response, query: dict[str, Any], key_name: str) -> Any:
     headers = response.headers
     integrity = ("Content-MD5", "x-amz-sdk-checksum-algorithm")
@@ -131,6 +157,7 @@ def put_object_lock_configuration(
 def install() -> None:
     # The ignores: moto's methods, replaced in place; mypy holds each replacement to moto's own signature.
     S3Response._key_response_put = key_response_put  # type: ignore[method-assign,assignment]
+    S3Response._key_response = key_response  # type: ignore[method-assign,assignment]
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign,assignment]
     S3Backend.get_bucket = get_bucket  # type: ignore[method-assign,assignment]
     S3Backend.delete_object = delete_object  # type: ignore[method-assign,assignment]
@@ -139,6 +166,7 @@ def install() -> None:
 
 def uninstall() -> None:
     S3Response._key_response_put = _original_key_put  # type: ignore[method-assign]
+    S3Response._key_response = _original_key_response  # type: ignore[method-assign]
     FakeBucket.get_permission = _original  # type: ignore[method-assign]
     S3Backend.get_bucket = _original_get_bucket  # type: ignore[method-assign]
     S3Backend.delete_object = _original_delete_object  # type: ignore[method-assign]

@@ -28,8 +28,10 @@ def entry_bytes(entry: dict[str, Any]) -> int:
     """A message and its attributes (names, types and values), as SNS sizes them."""
     size = len(str(entry.get("Message", "")).encode())
     for name, attribute in (entry.get("MessageAttributes") or {}).items():
-        value = attribute.get("StringValue") or attribute.get("BinaryValue") or ""
-        size += len(name.encode()) + len(str(attribute.get("DataType", "")).encode())
+        # moto's parser renames DataType to Type and StringValue/BinaryValue to Value before the backend sees them
+        value = attribute.get("Value") or attribute.get("StringValue") or attribute.get("BinaryValue") or ""
+        data_type = attribute.get("Type") or attribute.get("DataType") or ""
+        size += len(name.encode()) + len(str(data_type).encode())
         size += len(value) if isinstance(value, bytes) else len(str(value).encode())
     return size
 
