@@ -30,6 +30,7 @@ from changetrail.embedded import (
     item_limits,
     lambdas,
     s3policy,
+    sdk_error_names,
     sns_batches,
     state_limits,
     stepfunctions,
@@ -129,6 +130,7 @@ class EmbeddedAws:
         stepfunctions.install()
         express.install()
         state_limits.install()
+        sdk_error_names.install()
         interpreter_speed.install()
         s3policy.install()
         conditional_writes.install()
@@ -165,6 +167,7 @@ class EmbeddedAws:
         conditional_writes.uninstall()
         s3policy.uninstall()
         interpreter_speed.uninstall()
+        sdk_error_names.uninstall()
         state_limits.uninstall()
         express.uninstall()
         stepfunctions.uninstall()

@@ -266,20 +266,32 @@ def test_given_a_body_left_in_the_payload_bucket_when_archiving_then_its_one_par
     assert states["ArchiveByParts"]["ResultSelector"] == {"eTag.$": "$[0].eTag"}
 
 
-def test_given_a_concurrent_create_when_the_completion_conflicts_then_a_new_upload_is_started_a_few_times(states):
-    """S3 answers 409 ConditionalRequestConflict and asks for a new upload: the Parallel's Retry runs the branch again."""
+def test_given_a_concurrent_create_or_a_server_error_when_completing_then_a_new_upload_is_started_a_few_times(states):
+    """S3 answers 409 ConditionalRequestConflict (or 5xx) and asks for a new upload: the Parallel's Retry runs the branch again."""
     parts = states["ArchiveByParts"]
     steps = parts["Branches"][0]["States"]
+    assert steps["CompleteArchiveUpload"]["Retry"][0]["ErrorEquals"] == ["States.Timeout"], "never retried in place"
     (catch,) = steps["CompleteArchiveUpload"]["Catch"]
-    conflicted = steps[catch["Next"]]
-    assert conflicted["Choices"] == [
-        {"Variable": "$.error.Cause", "StringMatches": "*Status Code: 409*", "Next": "ArchiveUploadConflict"}
+    interrupted = steps[catch["Next"]]
+    (rule,) = interrupted["Choices"]
+    assert rule["Or"] == [
+        {"Variable": "$.error.Cause", "StringMatches": "*Status Code: 409*"},
+        {"Variable": "$.error.Cause", "StringMatches": "*Status Code: 5*"},
     ]
-    assert steps["ArchiveUploadConflict"]["Error"] == "ArchiveUploadConflict"
-    failed = steps[conflicted["Default"]]
+    assert steps[rule["Next"]]["Error"] == "ArchiveUploadInterrupted"
+    failed = steps[interrupted["Default"]]
     assert (failed["Type"], failed["Error"], failed["CausePath"]) == ("Fail", "ArchiveUploadFailed", "$.error.Cause")
     (retry,) = parts["Retry"]
-    assert retry["ErrorEquals"] == ["ArchiveUploadConflict"] and 1 <= retry["MaxAttempts"] <= 5
+    assert retry["ErrorEquals"] == ["ArchiveUploadInterrupted"] and 1 <= retry["MaxAttempts"] <= 5
+
+
+def test_given_an_s3_task_when_s3_fails_then_it_retries_under_the_name_aws_gives_s3_errors(states):
+    """AWS names an S3 error its SDK does not model S3.S3Exception (SlowDown, InternalError, 503 among them)."""
+    for path, task in all_states(states):
+        if task.get("Resource", "").startswith("arn:aws:states:::aws-sdk:s3:") and path != "ArchiveByParts/CompleteArchiveUpload":
+            names = {name for retry in task["Retry"] for name in retry["ErrorEquals"]}
+            assert names & {"S3.S3Exception", "States.ALL"}, path
+            assert not names & {"S3.InternalError", "S3.SlowDown", "S3.ServiceUnavailable"}, f"{path}: names AWS never raises"
 
 
 def test_given_the_audit_writer_throttled_when_it_fails_then_the_state_retries_with_backoff(states):
