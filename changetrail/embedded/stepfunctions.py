@@ -50,7 +50,13 @@ def boto_client_for(region: str, service: str, state_credentials: Any = None) ->
                 _clients[key] = boto3.client(
                     service,
                     region_name=region,
-                    config=Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1}),
+                    # Checksums only where the operation requires one or the task asks for it, as Step Functions' own
+                    # SDK client is not documented to add one: a put into a locked bucket must ask (ChecksumAlgorithm).
+                    config=Config(
+                        parameter_validation=False,
+                        retries={"max_attempts": 0, "total_max_attempts": 1},
+                        request_checksum_calculation="when_required",
+                    ),
                     **credentials,
                     **endpoint,
                 )
