@@ -273,7 +273,7 @@ def test_given_a_body_left_in_the_payload_bucket_when_archiving_then_its_one_par
 
 
 def test_given_a_concurrent_create_or_a_server_error_when_completing_then_a_new_upload_is_started_a_few_times(states):
-    """S3 answers 409 ConditionalRequestConflict (or 5xx) and asks for a new upload: the Parallel's Retry runs the branch again."""
+    """S3 answers 409 ConditionalRequestConflict (or 5xx) and asks for a new upload: the Parallel runs the branch again."""
     parts = states["ArchiveByParts"]
     steps = parts["Branches"][0]["States"]
     assert steps["CompleteArchiveUpload"]["Retry"][0]["ErrorEquals"] == ["States.Timeout"], "never retried in place"
