@@ -233,7 +233,7 @@ class EmbeddedAws:
         """Deliver finished executions to the log group, as AWS does for Express workflows."""
         if self.execution_logs is None:
             return 0
-        return self.execution_logs.publish(executions if executions is not None else self.executions())
+        return self.execution_logs.publish(executions) if executions is not None else self.execution_logs.publish_new()
 
     def settle(self, timeout: float = 120.0) -> list[dict[str, Any]]:
         """Pump the streams and wait for the executions that started; returns all executions."""

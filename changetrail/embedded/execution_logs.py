@@ -89,6 +89,11 @@ def execution_history(execution_arn: str) -> list[dict[str, Any]]:
     ]
 
 
+def _status(execution: Any) -> str:
+    status = getattr(execution, "exec_status", None) or getattr(execution, "status", None) or ""
+    return str(status.value if isinstance(status, Enum) else status)
+
+
 class ExecutionLogPublisher:
     def __init__(self, state_machine_arn: str) -> None:
         self.state_machine_arn = state_machine_arn
@@ -97,6 +102,17 @@ class ExecutionLogPublisher:
         self.data_bytes = 0
         """Of ``ingested_bytes``, the execution data (inputs, outputs, parameters) the events carried."""
         self._sfn = client("stepfunctions")
+
+    def publish_new(self) -> int:
+        """Log the executions that finished since the last call, found in-process (no API listing of them all)."""
+        _, _, _, region, account, _ = self.state_machine_arn.split(":", 5)
+        machine = get_backend(account, region).describe_state_machine(self.state_machine_arn)
+        finished = [
+            {"executionArn": e.execution_arn, "status": status, "startDate": e.start_date}
+            for e in list(machine.executions)
+            if e.execution_arn not in self.published and (status := _status(e)) not in ("RUNNING", "")
+        ]
+        return self.publish(finished) if finished else 0
 
     def publish(self, executions: list[dict[str, Any]]) -> int:
         """Log every finished execution not logged yet; returns how many were written."""
