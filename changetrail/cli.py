@@ -89,14 +89,17 @@ def _positive(text: str) -> int:
 
 def cmd_executions(args: argparse.Namespace) -> int:
     from changetrail import executions
-    from changetrail.outputs import load_outputs
+    from changetrail.outputs import check_table, load_outputs
 
     outputs = load_outputs(args.outputs, args.stack)
+    table = check_table(outputs, args.table)
     source = _execution_source(args, outputs)
     if args.name:
         found = [source.show(args.name)]
     else:
-        found = source.recent(args.limit)
+        found = source.recent(args.limit, table)
+        if table and source.unnamed:
+            print(f"changetrail: {executions.unnamed_note(source.unnamed, table)}", file=sys.stderr)
         if args.status:
             found = [e for e in found if e.status == args.status.upper()]
     if args.json:
@@ -304,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stack_arguments(execs)
     execs.add_argument("--limit", type=int, default=20, help="how many recent executions (default: 20)")
     execs.add_argument("--status", choices=["SUCCEEDED", "FAILED", "RUNNING", "succeeded", "failed", "running"])
+    execs.add_argument("--table", metavar="T", help="only executions of this source table (default: every table)")
     execs.add_argument(
         "--source",
         choices=["auto", "history", "logs"],

@@ -22,7 +22,7 @@ from typing import Any
 from changetrail import history
 from changetrail.archive import Archive, parse_time, reader_client
 from changetrail.console import graph
-from changetrail.executions import ExecutionSource, execution_name_of
+from changetrail.executions import ExecutionSource, execution_name_of, unnamed_note
 from changetrail.outputs import aws_client, source_tables
 from changetrail.redrive import SERVICES, DeadLetter, Redriver, RedriveSettings, read_dead_letters, release
 
@@ -135,13 +135,24 @@ class Console:
         return graph.execution_graph(self.definition())
 
     # -- executions ------------------------------------------------------------------------
-    def executions(self, status: str | None = None, limit: int = 25) -> dict[str, Any]:
-        """Recent executions, newest first; ``status`` keeps one status among them, as ``changetrail executions --status``."""
+    def executions(self, status: str | None = None, limit: int = 25, table: str | None = None) -> dict[str, Any]:
+        """Recent executions, newest first; ``status`` keeps one status among them, as ``changetrail executions --status``,
+        ``table`` one source table's, as ``--table``."""
         limit = max(1, min(limit, MAX_LIMIT))
-        found = self.history_source().recent(limit)
+        self._check_table(table)
+        source = self.history_source()
+        found = source.recent(limit, table)
         if status:
             found = [e for e in found if e.status == status.upper()]
-        return {"executions": [e.to_json() for e in found]}
+        answer: dict[str, Any] = {"executions": [e.to_json() for e in found], "table": table, "unnamed": 0}
+        if table and source.unnamed:
+            answer.update(unnamed=source.unnamed, note=unnamed_note(source.unnamed, table))
+        return answer
+
+    def _check_table(self, table: str | None) -> None:
+        tables = source_tables(self.outputs)
+        if table is not None and table not in tables:
+            raise ConsoleError(400, f"table {table!r} is not audited by this stack; its tables: {', '.join(tables)}")
 
     def execution(self, name: str) -> dict[str, Any]:
         """One execution: its view, the graph coloured by outcome, the event timeline, input and output."""

@@ -44,42 +44,57 @@ function stopTimer() { if (timer) clearInterval(timer); timer = null; }
 function every(ms, action) { stopTimer(); timer = setInterval(action, ms); }
 function query(hash) { return new URLSearchParams(hash.split("?")[1] || ""); }
 
+/** A choice of the stack's source tables ("" for all of them), preselected from the view's ?table=. */
+function tableFilter(id, params) {
+  const chosen = params.get("table") || "";
+  return h("select", {id, "aria-label": "source table"},
+    ["", ...(info.source_tables || [])].map((t) => h("option", {value: t, selected: t === chosen}, t || "all tables")));
+}
+
 // -- executions ------------------------------------------------------------------------------
 function executionsView(params) {
   const statusSelect = h("select", {id: "status-filter", "aria-label": "status"},
     ["", "RUNNING", "SUCCEEDED", "FAILED"].map((s) => h("option", {value: s, selected: s === (params.get("status") || "")}, s || "all statuses")));
   const limitSelect = h("select", {id: "limit", "aria-label": "how many"},
     [25, 50, 100, 200].map((n) => h("option", {value: n, selected: String(n) === (params.get("limit") || "25")}, `last ${n}`)));
+  const tableSelect = tableFilter("executions-table", params);
   const auto = h("input", {type: "checkbox", id: "auto-refresh", checked: true});
   const updated = h("span", {class: "muted", id: "updated"});
   const body = h("tbody", {id: "executions-body"});
   const table = h("table", {id: "executions"},
-    h("thead", {}, h("tr", {}, ["Status", "Name", "Started (UTC)", "Duration", "Records", "Error in state"].map((t, i) =>
-      h("th", {class: i === 3 || i === 4 ? "num" : null}, t)))), body);
+    h("thead", {}, h("tr", {}, ["Status", "Name", "Table", "Started (UTC)", "Duration", "Records", "Error in state"].map((t, i) =>
+      h("th", {class: i === 4 || i === 5 ? "num" : null}, t)))), body);
   const message = h("div");
   async function load() {
     try {
       const params = new URLSearchParams({limit: limitSelect.value});
       if (statusSelect.value) params.set("status", statusSelect.value);
+      if (tableSelect.value) params.set("table", tableSelect.value);
       const data = await api(`/api/executions?${params}`);
       body.replaceChildren(...data.executions.map((e) => h("tr", {"data-name": e.name, "data-status": e.status},
         h("td", {}, status(e.status)),
         h("td", {class: "mono"}, h("a", {href: `#/executions/${encodeURIComponent(e.name)}`}, e.name)),
+        h("td", {class: "table-name"}, e.table || "-"),
         h("td", {}, when(e.start)),
         h("td", {class: "num"}, seconds(e.seconds)),
         h("td", {class: "num"}, e.records ?? "-"),
         h("td", {}, e.error ? `${e.error}${e.failed_state ? ` in ${e.failed_state}` : ""}` : ""))));
-      message.replaceChildren(data.executions.length ? "" : h("p", {class: "muted"}, "No executions yet: change an item of the source table."));
+      message.replaceChildren(data.executions.length ? "" : h("p", {class: "muted"}, "No executions yet: change an item of the source table."),
+        data.note ? h("p", {class: "muted", id: "unnamed-note"}, data.note) : "");
       updated.textContent = `updated ${new Date().toLocaleTimeString()}`;
     } catch (error) { message.replaceChildren(failure(error)); }
   }
-  const refilter = () => { history.replaceState(null, "", `#/executions?status=${statusSelect.value}&limit=${limitSelect.value}`); load(); };
+  const refilter = () => {
+    history.replaceState(null, "", `#/executions?status=${statusSelect.value}&limit=${limitSelect.value}&table=${encodeURIComponent(tableSelect.value)}`);
+    load();
+  };
   statusSelect.addEventListener("change", refilter);
   limitSelect.addEventListener("change", refilter);
+  tableSelect.addEventListener("change", refilter);
   auto.addEventListener("change", () => (auto.checked ? every(REFRESH_MS, load) : stopTimer()));
   setMain(h("section", {class: "panel"},
     h("h2", {}, `Executions of ${info.state_machine_name || "the state machine"}`),
-    h("div", {class: "toolbar"}, statusSelect, limitSelect, h("button", {id: "refresh", onclick: load}, "Refresh"),
+    h("div", {class: "toolbar"}, statusSelect, tableSelect, limitSelect, h("button", {id: "refresh", onclick: load}, "Refresh"),
       h("label", {}, auto, " auto-refresh"), h("span", {class: "grow"}), updated),
     message, table));
   load();
