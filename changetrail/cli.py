@@ -128,12 +128,14 @@ def parse_duration(text: str) -> timedelta:
 
 def cmd_redrive(args: argparse.Namespace) -> int:
     from changetrail import executions
-    from changetrail.outputs import aws_client, load_outputs
+    from changetrail.outputs import aws_client, check_table, load_outputs
     from changetrail.redrive import SERVICES, Redriver, RedriveSettings
 
     outputs = load_outputs(args.outputs, args.stack)
+    table = check_table(outputs, args.table)
     history = executions.execution_source(outputs, since=timedelta(hours=2)) if args.wait else None
     settings = RedriveSettings(
+        table=table,
         max_messages=args.max,
         error=args.error,
         dry_run=args.dry_run,
@@ -323,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--dry-run", action="store_true", help="show what would be redriven, grouped; change nothing")
     redrive.add_argument("--max", type=_positive, metavar="N", help="handle at most N messages")
     redrive.add_argument("--error", metavar="NAME", help="only messages with this error (e.g. S3.S3Exception)")
+    redrive.add_argument(
+        "--table", metavar="T", help="only this source table's: its stream-failures queue and its letters in the pipeline DLQ"
+    )
     redrive.add_argument("--wait", action="store_true", help="follow the new executions and report their outcome")
     redrive.add_argument("--max-attempts", type=_positive, default=5, help="leave messages that failed this often (default: 5)")
     redrive.add_argument(

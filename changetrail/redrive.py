@@ -33,7 +33,8 @@ from changetrail.history import rows_by_id
 from changetrail.outputs import sources
 from changetrail.streams import LostToRetentionError, read_range
 from functions import claims, trigger
-from functions.decode import decode_record
+from functions.contracts import UNKNOWN_TABLE
+from functions.decode import decode_record, table_of_arn
 from functions.diff import audit_rows, changed_attributes
 
 SERVICES = ("stepfunctions", "sqs", "s3", "dynamodbstreams", "dynamodb")
@@ -75,6 +76,17 @@ class DeadLetter:
     @property
     def attempt(self) -> int:
         return int((self.body.get("input") or {}).get("redrive", {}).get("attempt", 0))
+
+    @property
+    def table(self) -> str:
+        """The source table of its changes: the letter's own ``table``, else the stream ARN it names."""
+        if self.kind == "stream":
+            return table_of_arn(self.body["DDBStreamBatchInfo"].get("streamArn", ""))
+        if self.body.get("table"):
+            return str(self.body["table"])
+        given = self.body.get("input")
+        batch = given.get("batch") if isinstance(given, dict) else None
+        return table_of_arn(batch.get("eventSourceArn", "")) if isinstance(batch, dict) else UNKNOWN_TABLE
 
 
 def classify(body: Any) -> str:
@@ -164,6 +176,10 @@ class Summary:
     """Messages no one can see right now (received by another reader, or by a redrive that was
     interrupted): they return when their visibility timeout ends, and the next run takes them."""
     visibility_timeout: int = SCAN_VISIBILITY_SECONDS
+    table: str | None = None
+    """The one source table this run redrove (``--table``)."""
+    other_tables: int = 0
+    """Letters of the pipeline DLQ (or the fallback) that another table's changes wrote: looked at, left alone."""
 
     def count(self, *actions: str) -> int:
         return sum(1 for o in self.outcomes if o.action in actions)
@@ -181,14 +197,16 @@ class Summary:
             "left": counts["poison"] + counts["filtered"] + counts["lost-to-retention"] + counts["error"] + counts["unknown"],
             "would_redrive": counts["would-redrive"],
             "in_flight": self.in_flight,
+            "other_tables": self.other_tables,
         }
 
     def to_json(self) -> dict[str, Any]:
         """What ``changetrail redrive --json`` prints and the console shows."""
-        return {"totals": self.totals, "groups": self.groups(), "outcomes": [vars(o) for o in self.outcomes]}
+        return {"totals": self.totals, "groups": self.groups(), "outcomes": [vars(o) for o in self.outcomes], "table": self.table}
 
     def render(self, dry_run: bool = False) -> str:
-        lines = [f"would redrive {self.totals['would_redrive']} message(s); by error and failed state:"] if dry_run else []
+        of = f" of {self.table}" if self.table else ""
+        lines = [f"would redrive {self.totals['would_redrive']} message(s){of}; by error and failed state:"] if dry_run else []
         lines += [f"  {count:>6}  {group}" for group, count in sorted(self.groups().items(), key=lambda item: -item[1])]
         lines += [f"  left {o.message_id}: {o.action}: {o.detail}" for o in self.outcomes if o.action in LEFT_ACTIONS]
         totals = self.totals
@@ -196,6 +214,8 @@ class Summary:
             f"redriven {totals['redriven']}, succeeded {totals['succeeded']}, failed again {totals['failed_again']}, "
             f"left {totals['left']}" + (" (dry run: nothing started, nothing deleted)" if dry_run else "")
         )
+        if self.other_tables:
+            lines.append(f"left alone {self.other_tables} letter(s) of other tables in the pipeline DLQ (--table {self.table})")
         if self.in_flight:
             lines.append(
                 f"in flight {self.in_flight}: received by another reader or an interrupted redrive; they return within "
@@ -214,6 +234,8 @@ class RedriveSettings:
     wait_timeout: float = 300.0
     visibility_timeout: int = SCAN_VISIBILITY_SECONDS
     """How long a received message stays hidden; after a crash it reappears for the next run."""
+    table: str | None = None
+    """Only letters of this source table: its stream-failures queue, and its letters in the pipeline DLQ."""
 
 
 Progress = Callable[[int, int, str], None]
@@ -231,30 +253,34 @@ class Redriver:
         self._started: set[str] = set()
         """Executions this run started: their own dead letters wait for the next run."""
 
-    def queues(self) -> list[str]:
-        """The workflow's dead-letter queue, then each source's stream-failures queue."""
-        failures = [source.get("stream_failures_queue_url") for source in sources(self.outputs)]
+    def queues(self, table: str | None = None) -> list[str]:
+        """The workflow's dead-letter queue, then each source's (or ``table``'s) stream-failures queue."""
+        failures = [
+            source.get("stream_failures_queue_url")
+            for source in sources(self.outputs)
+            if table is None or source.get("table_name") == table
+        ]
         return list(dict.fromkeys(url for url in (self.outputs.get("dlq_url"), *failures) if url))
 
     def fallback_letters(self, limit: int | None = None) -> Iterator[DeadLetter]:
         bucket = self.outputs.get("payload_bucket_name")
         return read_fallback_letters(self.s3, bucket, limit) if bucket else iter(())
 
-    def in_flight(self) -> int:
-        """Messages of both queues hidden from readers right now."""
+    def in_flight(self, table: str | None = None) -> int:
+        """Messages of the queues hidden from readers right now."""
         return sum(
             int(
                 self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])[
                     "Attributes"
                 ]["ApproximateNumberOfMessagesNotVisible"]
             )
-            for url in self.queues()
+            for url in self.queues(table)
         )
 
-    def depth(self) -> int:
+    def depth(self, table: str | None = None) -> int:
         bucket = self.outputs.get("payload_bucket_name")
         total = sum(1 for _ in fallback_keys(self.s3, bucket)) if bucket else 0
-        for url in self.queues():
+        for url in self.queues(table):
             attributes = self.sqs.get_queue_attributes(
                 QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
             )["Attributes"]
@@ -262,20 +288,30 @@ class Redriver:
         return total
 
     def run(self, settings: RedriveSettings, progress: Progress | None = None) -> Summary:
-        summary, total = Summary(visibility_timeout=settings.visibility_timeout), self.depth()
+        summary = Summary(visibility_timeout=settings.visibility_timeout, table=settings.table)
+        total = self.depth(settings.table)
         if settings.max_messages is not None:
             total = min(total, settings.max_messages)
-        for source in [*self.queues(), None]:
+        for source in [*self.queues(settings.table), None]:
             remaining = None if settings.max_messages is None else settings.max_messages - len(summary.outcomes)
             if remaining is not None and remaining <= 0:
                 break
+            # Another table's letters in the shared queue do not count towards --max: read them all, take at most --max.
+            limit = None if settings.table else remaining
             letters = (
-                self.fallback_letters(remaining)
+                self.fallback_letters(limit)
                 if source is None
-                else read_dead_letters(self.sqs, source, remaining, settings.visibility_timeout)
+                else read_dead_letters(self.sqs, source, limit, settings.visibility_timeout)
             )
             for letter in letters:
                 if execution_name_of(letter.body.get("executionArn", "")) in self._started:
+                    release(self.sqs, letter)
+                    continue
+                if settings.table is not None and letter.table != settings.table:
+                    release(self.sqs, letter)
+                    summary.other_tables += 1
+                    continue
+                if settings.max_messages is not None and len(summary.outcomes) >= settings.max_messages:
                     release(self.sqs, letter)
                     continue
                 outcome = self._handle(letter, settings)
@@ -283,7 +319,7 @@ class Redriver:
                 summary.outcomes.append(outcome)
                 if progress:
                     progress(len(summary.outcomes), max(total, len(summary.outcomes)), outcome.action)
-        summary.in_flight = self.in_flight()
+        summary.in_flight = self.in_flight(settings.table)
         return summary
 
     # -- one message -----------------------------------------------------------------------

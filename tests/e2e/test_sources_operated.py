@@ -11,7 +11,7 @@ import pytest
 
 from changetrail import cli
 from changetrail.console import Clients, Console, ConsoleError
-from changetrail.embedded import EmbeddedAws, client, faults
+from changetrail.embedded import EmbeddedAws, client, faults, lambdas
 from changetrail.embedded.accounts import ENVIRONMENT_LOCK
 from changetrail.executions import InterpreterHistory
 from tests.e2e.conftest import audit_rows
@@ -118,3 +118,93 @@ def test_the_console_filters_executions_by_source_table(stack, console, one_fail
         console.executions(table="Gamma")
     assert refused.value.status == 400 and "not audited by this stack" in str(refused.value)
     assert sorted(row["table"]["S"] for row in audit_rows(stack)) == ["Alpha", "Beta"], "looking changed nothing"
+
+
+# -- dead letters and redrive ----------------------------------------------------------------
+def depth(url: str) -> int:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return sum(int(attributes[name]) for name in names)
+
+
+def depths(stack: EmbeddedAws) -> dict[str, int]:
+    return {"dlq": depth(stack.outputs["dlq_url"]), **{t: depth(source(stack, t)["stream_failures_queue_url"]) for t in TABLES}}
+
+
+@pytest.fixture
+def letters_of_each(stack, one_failure_each) -> None:
+    """GIVEN also each table's next change given up on by its trigger (its stream-failures queue holds it)."""
+    triggers = {source(stack, table)["trigger_function_name"] for table in TABLES}
+
+    def down(function_name: str, event: Any) -> None:
+        if function_name in triggers:
+            raise RuntimeError("trigger unavailable")
+
+    lambdas.hooks.append(down)
+    try:
+        for table in TABLES:
+            put(table, "DOWN", value={"N": "3"})
+        stack.pump()
+    finally:
+        lambdas.hooks.remove(down)
+    assert depths(stack) == {"dlq": 2, "Alpha": 1, "Beta": 1}
+
+
+def audited(stack: EmbeddedAws) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {table: [] for table in TABLES}
+    for row in audit_rows(stack):
+        found[row["table"]["S"]].append(row["itemKey"]["S"])
+    return {table: sorted(keys) for table, keys in found.items()}
+
+
+def test_redrive_table_dry_run_first_then_moves_only_that_sources_messages(stack, outputs_file, letters_of_each, capsys):
+    code, out, _ = run(capsys, "redrive", "--outputs", str(outputs_file), "--table", "Beta", "--dry-run", "--json")
+    dry = json.loads(out)
+    assert code == 0 and dry["table"] == "Beta"
+    assert (dry["totals"]["would_redrive"], dry["totals"]["other_tables"]) == (2, 1), "Beta's letter in the DLQ and its stream's"
+    assert depths(stack) == {"dlq": 2, "Alpha": 1, "Beta": 1}, "a dry run moves nothing"
+
+    code, out, _ = run(
+        capsys, "redrive", "--outputs", str(outputs_file), "--table", "Beta", "--wait", "--visibility-timeout", "1"
+    )
+    assert code == 0 and "redriven 2, succeeded 2, failed again 0, left 0" in out
+    assert "left alone 1 letter(s) of other tables" in out
+    assert depths(stack) == {"dlq": 1, "Alpha": 1, "Beta": 0}, "only Beta's messages moved"
+    assert audited(stack) == {"Alpha": ["OK"], "Beta": ["DOWN", "LATE", "OK"]}
+    (alpha_letter,) = [json.loads(m["Body"]) for m in peek(stack.outputs["dlq_url"])]
+    assert alpha_letter["table"] == "Alpha"
+
+
+def peek(url: str) -> list[dict[str, Any]]:
+    sqs = client("sqs")
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]
+    return messages
+
+
+def test_redrive_of_a_table_the_stack_does_not_audit_is_a_user_error_and_moves_nothing(stack, outputs_file, capsys):
+    code, _, err = run(capsys, "redrive", "--outputs", str(outputs_file), "--table", "Gamma", "--dry-run")
+    assert code == 2 and err.strip() == "changetrail: --table 'Gamma' is not audited by this stack; its tables: Alpha, Beta"
+
+
+def test_the_console_filters_dead_letters_by_table_and_redrives_only_that_tables(stack, console, letters_of_each):
+    alpha = console.dead_letters(table="Alpha")
+    letters = [letter for group in alpha["groups"] for letter in group["letters"]]
+    assert sorted((letter["source"], letter["table"]) for letter in letters) == [("dlq", "Alpha"), ("stream-failures", "Alpha")]
+    assert [q["name"] for q in alpha["queues"]] == ["changetrail-dev-dlq", "changetrail-dev-stream-failures"]
+    every = console.dead_letters()
+    assert sorted(letter["table"] for group in every["groups"] for letter in group["letters"]) == [
+        "Alpha",
+        "Alpha",
+        "Beta",
+        "Beta",
+    ]
+    with pytest.raises(ConsoleError) as refused:
+        console.dead_letters(table="Gamma")
+    assert refused.value.status == 400
+
+    dry = console.redrive({"table": "Alpha"})
+    assert (dry["dryRun"], dry["table"], dry["totals"]["would_redrive"]) == (True, "Alpha", 2)
+    done = console.redrive({"confirm": dry["confirmation"]})
+    assert (done["totals"]["succeeded"], done["table"]) == (2, "Alpha")
+    assert depths(stack) == {"dlq": 1, "Alpha": 0, "Beta": 1}
+    assert audited(stack) == {"Alpha": ["DOWN", "LATE", "OK"], "Beta": ["OK"]}

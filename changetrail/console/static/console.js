@@ -165,14 +165,15 @@ function renderExecution(container, data) {
 }
 
 // -- dead letters ----------------------------------------------------------------------------
-function deadLettersView() {
+function deadLettersView(params) {
   const list = h("div", {id: "dead-letters"}, h("p", {class: "muted"}, "Loading…"));
   const result = h("div", {id: "redrive-result"});
   const errorFilter = h("select", {id: "redrive-error", "aria-label": "error"}, h("option", {value: ""}, "every error"));
+  const tableSelect = tableFilter("dead-letters-table", params);
   const dryRun = h("button", {id: "dry-run", class: "primary"}, "Dry run redrive");
   async function load() {
     try {
-      const data = await api("/api/dead-letters");
+      const data = await api(`/api/dead-letters${tableSelect.value ? `?table=${encodeURIComponent(tableSelect.value)}` : ""}`);
       const errors = [...new Set(data.groups.map((g) => g.error))];
       const chosen = errorFilter.value;
       errorFilter.replaceChildren(h("option", {value: ""}, "every error"),
@@ -184,18 +185,23 @@ function deadLettersView() {
         ...data.groups.map(renderGroup));
     } catch (error) { list.replaceChildren(failure(error)); }
   }
+  tableSelect.addEventListener("change", () => {
+    history.replaceState(null, "", `#/dead-letters?table=${encodeURIComponent(tableSelect.value)}`);
+    result.replaceChildren();
+    load();
+  });
   dryRun.addEventListener("click", async () => {
     dryRun.disabled = true;
     result.replaceChildren(h("p", {class: "muted"}, "Dry run …"));
     try {
-      const data = await api("/api/redrive", {error: errorFilter.value || null});
+      const data = await api("/api/redrive", {error: errorFilter.value || null, table: tableSelect.value || null});
       result.replaceChildren(renderDryRun(data, load));
     } catch (error) { result.replaceChildren(failure(error)); }
     dryRun.disabled = false;
   });
   setMain(h("section", {class: "panel"}, h("h2", {}, "Dead letters"),
-    h("p", {class: "muted"}, "Both queues and the payload-bucket fallback, grouped by error and failed state. Reading them here takes nothing away."),
-    h("div", {class: "toolbar"}, errorFilter, dryRun, h("button", {id: "reload-letters", onclick: load}, "Refresh")),
+    h("p", {class: "muted"}, "The pipeline DLQ, each source's stream-failures queue and the payload-bucket fallback, grouped by error and failed state. Reading them here takes nothing away."),
+    h("div", {class: "toolbar"}, tableSelect, errorFilter, dryRun, h("button", {id: "reload-letters", onclick: load}, "Refresh")),
     result, list));
   load();
 }
@@ -208,6 +214,7 @@ function renderGroup(group) {
       h("dl", {class: "kv"},
         letter.execution ? [h("dt", {}, "execution"),
           h("dd", {class: "mono"}, h("a", {href: `#/executions/${encodeURIComponent(letter.execution)}`}, letter.execution))] : null,
+        h("dt", {}, "table"), h("dd", {class: "table-name"}, letter.table),
         letter.failedAt ? [h("dt", {}, "failed at"), h("dd", {}, letter.failedAt)] : null,
         h("dt", {}, "attempt"), h("dd", {}, letter.attempt),
         letter.records !== null && letter.records !== undefined ? [h("dt", {}, "records"), h("dd", {}, letter.records)] : null,
@@ -227,7 +234,7 @@ function summaryLine(totals) {
 function renderDryRun(data, reload) {
   const groups = Object.entries(data.groups).sort((a, b) => b[1] - a[1]);
   const box = h("div", {class: "notice", id: "dry-run-result"},
-    h("p", {}, h("strong", {id: "would-redrive"}, `would redrive ${data.totals.would_redrive} message(s)`),
+    h("p", {}, h("strong", {id: "would-redrive"}, `would redrive ${data.totals.would_redrive} message(s)${data.table ? ` of ${data.table}` : ""}`),
       " (dry run: nothing started, nothing deleted); by error and failed state:"),
     h("table", {}, h("tbody", {}, groups.map(([group, count]) => h("tr", {}, h("td", {class: "num"}, count), h("td", {class: "mono"}, group))))),
     data.outcomes.filter((o) => o.action !== "would-redrive").map((o) => h("p", {class: "muted"}, `left ${o.message_id}: ${o.action}: ${o.detail}`)));
@@ -322,7 +329,7 @@ function route() {
   const tab = path.split("/")[1] || "executions";
   for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.dataset.tab === tab);
   if (path.startsWith("/executions/")) executionView(decodeURIComponent(path.slice("/executions/".length)));
-  else if (tab === "dead-letters") deadLettersView();
+  else if (tab === "dead-letters") deadLettersView(query(hash));
   else if (tab === "history") historyView(query(hash));
   else executionsView(query(hash));
 }
