@@ -24,7 +24,7 @@ import itertools
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +35,7 @@ from changetrail.streams import LostToRetentionError, read_range
 from functions import claims, trigger
 from functions.contracts import UNKNOWN_TABLE
 from functions.decode import decode_record, table_of_arn
-from functions.diff import audit_rows, changed_attributes
+from functions.diff import AttributeRules, DiffSettings, attribute_rules, audit_rows, diff_changes
 
 SERVICES = ("stepfunctions", "sqs", "s3", "dynamodbstreams", "dynamodb")
 """The clients a ``Redriver`` needs, by service name."""
@@ -369,10 +369,12 @@ class Redriver:
         )
         # The range may hold records other batches delivered (several batches of a shard run at once with a
         # parallelization factor above 1, and earlier chunks of the batch may have started): only the
-        # changes not audited yet are started again.
-        done = audited_event_ids(self.ddb, self.outputs["audit_table_name"], read)
-        records = [record for record in read if record.get("eventID") not in done]
-        letter.note = f"{len(read)} record(s) in the range, {len(read) - len(records)} already audited"
+        # changes not audited yet are started again. A change with nothing to audit (a MODIFY of only
+        # attributes its table's rules leave out, or of none) never gets a claim row: it is not run again either.
+        rules = attribute_rules(json.dumps(self.outputs.get("attribute_rules") or {}))
+        audited, nothing = settled_event_ids(self.ddb, self.outputs["audit_table_name"], read, rules)
+        records = [record for record in read if record.get("eventID") not in audited | nothing]
+        letter.note = f"{len(read)} record(s) in the range, {len(audited)} already audited, {len(nothing)} with nothing to audit"
         chunks = trigger.plan_chunks(records, trigger.DEFAULT_INLINE_BUDGET)
         store = claims.records_store(self.s3, self.outputs["payload_bucket_name"])
         inputs = []
@@ -419,19 +421,28 @@ def with_note(detail: str, letter: DeadLetter) -> str:
     return f"{detail}; {letter.note}" if letter.note else detail
 
 
-def audited_event_ids(ddb: Any, audit_table: str, records: list[dict[str, Any]]) -> set[str]:
-    """Event ids of the records whose change has its claim row in the Audit table (it has its archive object)."""
+def settled_event_ids(
+    ddb: Any, audit_table: str, records: list[dict[str, Any]], rules: Mapping[str, AttributeRules]
+) -> tuple[set[str], set[str]]:
+    """Of the records' changes: the event ids whose claim row is in the Audit table (it has its archive object), and
+    those with nothing to audit, as the pipeline's own Diff finds with each table's attribute rules."""
     claims_of: dict[str, str] = {}
+    nothing: set[str] = set()
+    settings = DiffSettings(rules=rules)
     for record in records:
         try:
             change = decode_record(record, [], record.get("eventSourceARN", ""))
-            rows = audit_rows({**change, "changedAttributes": changed_attributes(change)})
+            batch = {"eventSourceArn": "", "firstSequenceNumber": "", "lastSequenceNumber": "", "recordCount": 1}
+            diffed = diff_changes({"batch": batch, "changes": [change], "rejected": []}, settings)  # type: ignore[typeddict-item]
+            rows = audit_rows(diffed["changes"][0]) if diffed["changes"] else []
         except Exception:  # noqa: BLE001 -- a record the pipeline cannot decode is not audited; it is started again
             continue
         if rows:
             claims_of[rows[0]["id"]["S"]] = change["eventId"]
+        elif not diffed["rejected"]:
+            nothing.add(change["eventId"])
     found = rows_by_id(ddb, audit_table, list(claims_of), projection="id")
-    return {claims_of[claim] for claim in found}
+    return {claims_of[claim] for claim in found}, nothing
 
 
 def _dead_lettered(execution: Any) -> bool:
