@@ -214,8 +214,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from changetrail import verify
     from changetrail.outputs import aws_client, load_outputs
+    from changetrail.redrive import SERVICES, waiting_changes
 
     outputs = load_outputs(args.outputs, args.stack)
+    # Read first: a row of a change that waits to be redriven is pending, not forged.
+    waiting = waiting_changes(outputs, {name: aws_client(name, outputs) for name in SERVICES})
     try:
         report = verify.verify(
             outputs,
@@ -226,11 +229,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
             args.table,
             args.source,
             lambda message: print(f"verify: {message}", file=sys.stderr, flush=True),
+            waiting,
         )
     except verify.VerifyError as error:  # the user's request: exit 2, as for every user error
         raise ArgumentTypeError(str(error)) from error
     print(verify.to_json(report) if args.json else verify.render(report))
-    return 0 if report.clean else 1
+    return 0 if report.clean or (args.allow_pending and report.only_pending) else 1
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
@@ -367,6 +371,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--table", help="only this source table (default: every table of the stack and its archive)")
     check.add_argument(
         "--source", action="store_true", help="also compare each source item with its newest archived image (a full Scan)"
+    )
+    check.add_argument(
+        "--allow-pending",
+        action="store_true",
+        help="exit 0 when the only findings are rows of changes waiting in a dead-letter queue (pending, not forged)",
     )
     check.add_argument("--json", action="store_true", help="the report as JSON, for scripts")
     check.set_defaults(handler=cmd_verify)

@@ -384,6 +384,33 @@ class Redriver:
             inputs.append((f"{redrive_name(letter, attempt)[:70]}-{index}", {**execution_input, "redrive": marker}))
         return inputs
 
+    def changes_of(self, letter: DeadLetter) -> list[tuple[str, str]]:
+        """(table, eventId) of each change the letter would run again (of a letter of single changes, those only)."""
+        if letter.kind == "stream":
+            info = letter.body["DDBStreamBatchInfo"]
+            try:
+                records = read_range(
+                    self.streams, info["streamArn"], info["shardId"], info["startSequenceNumber"], info["endSequenceNumber"]
+                )
+            except LostToRetentionError:
+                return []
+            return [(letter.table, str(record.get("eventID", ""))) for record in records]
+        if letter.kind != "execution":
+            return []
+        given = letter.body["input"]
+        if "records" in given:
+            records = given["records"]
+        else:
+            ref = given["recordsRef"]
+            records = json.loads(self.s3.get_object(Bucket=ref["bucket"], Key=ref["key"])["Body"].read())["records"]
+        only = set(letter.body.get("only") or given.get("only") or [])
+        batch_arn = given.get("batch", {}).get("eventSourceArn", "")
+        return [
+            (table_of_arn(record.get("eventSourceARN") or batch_arn), str(record.get("eventID", "")))
+            for record in records
+            if not only or record.get("eventID") in only
+        ]
+
     def _start(self, name: str, execution_input: dict[str, Any]) -> str:
         machine = self.outputs["state_machine_arn"]
         self._started.add(name)
@@ -447,3 +474,28 @@ def settled_event_ids(
 
 def _dead_lettered(execution: Any) -> bool:
     return any(step.name in FAILURE_PATH and step.exited and not step.error for step in execution.steps)
+
+
+PEEK_SECONDS = 10
+"""Letters looked at (verify, the console) are hidden this long, and released as soon as they are read."""
+Waiting = dict[tuple[str, str], str]
+"""(table, eventId) of a change -> where its dead letter waits (a queue's name, or the fallback object's key)."""
+
+
+def waiting_changes(outputs: dict[str, Any], clients: dict[str, Any]) -> Waiting:
+    """Every change a dead letter holds, in the pipeline DLQ, a stream-failures queue or the fallback: what a redrive
+    would run again. Looking takes nothing away: each queue's letters are released once read; a stream range past the
+    stream's retention names no change (its records are gone)."""
+    redriver = Redriver(outputs, clients)
+    waiting: Waiting = {}
+    for url in redriver.queues():
+        letters = list(read_dead_letters(redriver.sqs, url, None, PEEK_SECONDS))
+        for letter in letters:
+            release(redriver.sqs, letter)
+        for letter in letters:
+            for change in redriver.changes_of(letter):
+                waiting.setdefault(change, url.rstrip("/").rsplit("/", 1)[-1])
+    for letter in redriver.fallback_letters():
+        for change in redriver.changes_of(letter):
+            waiting.setdefault(change, f"{letter.queue_url}/{letter.receipt}")
+    return waiting

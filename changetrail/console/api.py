@@ -24,10 +24,9 @@ from changetrail.archive import Archive, parse_time, reader_client
 from changetrail.console import graph
 from changetrail.executions import ExecutionSource, execution_name_of, unnamed_note
 from changetrail.outputs import aws_client, source_tables
+from changetrail.redrive import PEEK_SECONDS as PEEK_VISIBILITY_SECONDS
 from changetrail.redrive import SERVICES, DeadLetter, Redriver, RedriveSettings, read_dead_letters, release
 
-PEEK_VISIBILITY_SECONDS = 10
-"""Letters are hidden this long while the console reads them, then released at once (a look, not a take)."""
 CONFIRM_SECONDS = 300
 """How long a dry run's confirmation stays valid for the real redrive."""
 READER_SECONDS = 1800
