@@ -75,7 +75,8 @@ def alarm_specs(
     """A source's alarms, as data: each names the table, and says what to do when it fires."""
     table, fn, queue = plan.table, plan.names.trigger_function, plan.names.failures_queue
     iterator_age, errors, throttles, depth, age = plan.names.alarm_names
-    inspect = f"`changetrail redrive --table {table} --dry-run`, then `changetrail redrive --table {table} --wait`"
+    # A description holds 1,024 characters (PutMetricAlarm), a table's name 255: it names the table twice at most.
+    inspect = f"`changetrail redrive --table {table} --dry-run`, then the same with `--wait`"
     return [
         AlarmSpec(
             "trigger-iterator-age",

@@ -188,6 +188,8 @@ def test_the_most_sources_with_the_longest_names_stay_within_every_policy_and_da
 
     assert len(program.of_type(MAPPING)) == MAX_MONITORED_SOURCES
     assert len(program.of_type(ALARM)) == 3 + 5 * MAX_MONITORED_SOURCES
+    # PutMetricAlarm's limits (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html)
+    assert all(len(a.inputs["name"]) <= 255 and len(a.inputs["alarmDescription"]) <= 1024 for a in program.of_type(ALARM))
     assert len(program.named("monitoring-key").inputs["policy"].encode()) < KMS_POLICY_BYTES
     assert len(program.named("monitoring-topic-policy").inputs["policy"].encode()) < SNS_POLICY_BYTES
     within_limits(json.loads(program.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"]))
