@@ -9,13 +9,13 @@ import pulumi_aws as aws
 
 from components.archive_target import ArchiveTarget, ArchiveTargetArgs
 from components.audit_table import HISTORY_INDEX, AuditTable, AuditTableArgs
-from components.config import Settings, check_archive_account, load_settings, pulumi_keys, pulumi_reader
+from components.config import Settings, attribute_rules, check_archive_account, load_settings, pulumi_keys, pulumi_reader
 from components.encryption import StackKey, StackKeyArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.notifications import Notifications, NotificationsArgs
 from components.pipeline_function import FunctionDefaults
 from components.source import Source, SourceArgs, source_plans
-from components.workflow import Workflow, WorkflowArgs, attribute_rules, payload_bucket_name
+from components.workflow import Workflow, WorkflowArgs, payload_bucket_name
 
 
 def deploy_archive_target(settings: Settings) -> None:

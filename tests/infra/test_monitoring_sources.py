@@ -178,14 +178,18 @@ def within_limits(board: dict[str, Any]) -> None:
 
 
 # -- as many sources as a monitored stack may have ----------------------------------------
-def longest_names(count: int) -> list[str]:
-    """Table names of DynamoDB's greatest length (255), each needing a digest in its function's and queue's names."""
-    return [f"{'t' * 251}.{n:03d}" for n in range(count)]
+def longest_names(count: int, length: int = 60) -> list[str]:
+    """Table names that make every alarm name as long as it gets (the trigger's 64 characters, the queue's 80), each
+    needing a digest; 60 characters, so that 40 of them still fit the Decode function's environment."""
+    return [f"{'t' * (length - 4)}.{n:03d}" for n in range(count)]
 
 
 def test_the_most_sources_with_the_longest_names_stay_within_every_policy_and_dashboard_limit():
     program = run(sources(longest_names(MAX_MONITORED_SOURCES)))
 
+    functions = [s["trigger_function_name"] for s in program.outputs["sources"][1:]]
+    queues = [s["stream_failures_queue_name"] for s in program.outputs["sources"][1:]]
+    assert {len(f) for f in functions} == {64} and {len(q) for q in queues} == {80}, "the longest alarm names there are"
     assert len(program.of_type(MAPPING)) == MAX_MONITORED_SOURCES
     assert len(program.of_type(ALARM)) == 3 + 5 * MAX_MONITORED_SOURCES
     # PutMetricAlarm's limits (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html)
@@ -193,6 +197,13 @@ def test_the_most_sources_with_the_longest_names_stay_within_every_policy_and_da
     assert len(program.named("monitoring-key").inputs["policy"].encode()) < KMS_POLICY_BYTES
     assert len(program.named("monitoring-topic-policy").inputs["policy"].encode()) < SNS_POLICY_BYTES
     within_limits(json.loads(program.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"]))
+
+
+def test_tables_whose_names_and_keys_pass_a_functions_environment_are_refused_naming_the_key():
+    """Decode's SOURCE_KEYS names every table and its keys; Lambda allows a function 4 KB of variables."""
+    assert len(run(sources(longest_names(11, length=255))).of_type(MAPPING)) == 11
+    with pytest.raises(ConfigError, match=r"^changetrail:sources lists 12 tables whose names, keys and attribute rules take "):
+        run(sources(longest_names(12, length=255)))
 
 
 def test_one_source_more_than_a_monitored_stack_can_watch_is_refused_naming_the_key_and_the_fix():
