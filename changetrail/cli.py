@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stack_arguments(execs)
     execs.add_argument("--limit", type=int, default=20, help="how many recent executions (default: 20)")
     execs.add_argument("--status", choices=["SUCCEEDED", "FAILED", "RUNNING", "succeeded", "failed", "running"])
-    execs.add_argument("--table", metavar="T", help="only executions of this source table (default: every table)")
+    execs.add_argument("--table", metavar="T", help="list only executions of this source table (default: every table)")
     execs.add_argument(
         "--source",
         choices=["auto", "history", "logs"],
