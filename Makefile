@@ -68,8 +68,11 @@ format: setup
 fuzz: setup  ## long property-based run (not part of `make test`)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/unit
 
-faults: setup  ## the fault matrix: 1,000 changes per fault, printed as a table (several minutes)
-	$(BIN)/python -m tests.faults.matrix --changes 1000
+FAULT_CHANGES ?= 1000
+FAULT_CHANGES_TWO_SOURCES ?= 200
+faults: setup  ## the fault matrix, printed as tables: 1,000 changes per fault; then two sources, 200 changes each, the fault hitting one (minutes)
+	$(BIN)/python -m tests.faults.matrix --changes $(FAULT_CHANGES)
+	$(BIN)/python -m tests.faults.matrix --changes $(FAULT_CHANGES_TWO_SOURCES) --sources 2
 
 bench: setup  ## decode+diff CPU per change, trigger import vs boto3, local throughput (not part of `make test`)
 	$(BIN)/python -m bench.run

@@ -9,14 +9,13 @@ import pulumi_aws as aws
 
 from components.archive_target import ArchiveTarget, ArchiveTargetArgs
 from components.audit_table import HISTORY_INDEX, AuditTable, AuditTableArgs
-from components.config import Settings, check_archive_account, load_settings, pulumi_keys, pulumi_reader, source_names
+from components.config import Settings, attribute_rules, check_archive_account, load_settings, pulumi_keys, pulumi_reader
 from components.encryption import StackKey, StackKeyArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.notifications import Notifications, NotificationsArgs
 from components.pipeline_function import FunctionDefaults
-from components.source_table import SourceTable, SourceTableArgs
-from components.trigger import Trigger, TriggerArgs
-from components.workflow import Workflow, WorkflowArgs, attribute_rules, payload_bucket_name
+from components.source import Source, SourceArgs, source_plans
+from components.workflow import Workflow, WorkflowArgs, payload_bucket_name
 
 
 def deploy_archive_target(settings: Settings) -> None:
@@ -116,29 +115,46 @@ def deploy_pipeline(settings: Settings) -> None:
             kms_key_arn=key.arn,
         ),
     )
-    sources = []
-    for index, config in enumerate(settings.sources):
-        names = source_names(settings.stack, settings.trigger.function_name, index, config.table_name)
-        table = SourceTable(f"source{names.component}", SourceTableArgs(config, key.arn, settings.source_key(index)))
-        trigger = Trigger(
-            f"trigger{names.component}",
-            TriggerArgs(
-                config=settings.trigger,
-                source=config,
-                filter_patterns=settings.filter_patterns(config),
-                function_name=names.trigger_function,
-                failures_queue_name=names.failures_queue,
-                failures_retention_days=14,
+    plans = source_plans(settings)
+    monitoring = None
+    if settings.monitoring.enabled:
+        monitoring = Monitoring(
+            "monitoring",
+            MonitoringArgs(
+                prefix=settings.prefix,
+                stack=settings.stack,
+                region=settings.region,
+                account_id=account_id,
+                config=settings.monitoring,
+                state_machine_arn=workflow.state_machine_arn,
+                log_group_name=workflow.log_group_name,
+                dlq_name=workflow.dlq_name,
+                dlq_url=workflow.dlq_url,
+                audit_table_name=audit.table_name,
+                topic_name=notifications.topic_name,
+                notify_function_name=workflow.function_names["notify"],
+                source_alarm_names=tuple(name for plan in plans for name in plan.names.alarm_names),
+                source_rows=tuple(plan.dashboard_row(settings.region, account_id, settings.monitoring) for plan in plans),
+            ),
+        )
+    sources = [
+        Source(
+            plan.name,
+            SourceArgs(
+                plan=plan,
+                trigger=settings.trigger,
                 functions=functions,
-                stream_arn=table.stream_arn,
                 state_machine_arn=workflow.state_machine_arn,
                 payload_bucket_arn=workflow.payload_bucket_arn,
                 payload_bucket_name=workflow.payload_bucket_name,
                 kms_key_arn=key.arn,
+                alarms=monitoring.alarm_target if monitoring else None,
             ),
         )
-        sources.append((table, trigger))
-    (source, trigger), *_ = sources
+        for plan in plans
+    ]
+    first = sources[0]
+    source, trigger = first.table, first.trigger
     outputs = {
         "stack": settings.stack,
         "region": settings.region,
@@ -172,36 +188,9 @@ def deploy_pipeline(settings: Settings) -> None:
         "redaction": {"attributes": list(settings.redaction.attributes), "keep_in_archive": settings.redaction.keep_in_archive},
         "attribute_rules": json.loads(attribute_rules(settings.sources)),
         "kms_key_arn": key.arn,
-        "sources": [
-            {
-                "table_name": table.table_name,
-                "table_arn": table.table_arn,
-                "stream_arn": table.stream_arn,
-                "trigger_function_name": trigger.function_name,
-                "event_source_mapping_uuid": trigger.mapping_uuid,
-                "stream_failures_queue_url": trigger.failures_queue_url,
-                "stream_failures_queue_arn": trigger.failures_queue_arn,
-            }
-            for table, trigger in sources
-        ],
+        "sources": [each.output for each in sources],
     }
-    if settings.monitoring.enabled:
-        monitoring = Monitoring(
-            "monitoring",
-            MonitoringArgs(
-                prefix=settings.prefix,
-                region=settings.region,
-                account_id=account_id,
-                config=settings.monitoring,
-                trigger_function_name=trigger.function_name,
-                state_machine_arn=workflow.state_machine_arn,
-                log_group_name=workflow.log_group_name,
-                dlq_name=workflow.dlq_name,
-                dlq_url=workflow.dlq_url,
-                stream_failures_queue_name=trigger.failures_queue_name,
-                audit_table_name=audit.table_name,
-            ),
-        )
+    if monitoring is not None:
         outputs.update(
             ops_topic_arn=monitoring.topic_arn,
             dashboard_name=monitoring.dashboard_name,

@@ -89,14 +89,17 @@ def _positive(text: str) -> int:
 
 def cmd_executions(args: argparse.Namespace) -> int:
     from changetrail import executions
-    from changetrail.outputs import load_outputs
+    from changetrail.outputs import check_table, load_outputs
 
     outputs = load_outputs(args.outputs, args.stack)
+    table = check_table(outputs, args.table)
     source = _execution_source(args, outputs)
     if args.name:
         found = [source.show(args.name)]
     else:
-        found = source.recent(args.limit)
+        found = source.recent(args.limit, table)
+        if table and source.unnamed:
+            print(f"changetrail: {executions.unnamed_note(source.unnamed, table)}", file=sys.stderr)
         if args.status:
             found = [e for e in found if e.status == args.status.upper()]
     if args.json:
@@ -125,12 +128,14 @@ def parse_duration(text: str) -> timedelta:
 
 def cmd_redrive(args: argparse.Namespace) -> int:
     from changetrail import executions
-    from changetrail.outputs import aws_client, load_outputs
+    from changetrail.outputs import aws_client, check_table, load_outputs
     from changetrail.redrive import SERVICES, Redriver, RedriveSettings
 
     outputs = load_outputs(args.outputs, args.stack)
+    table = check_table(outputs, args.table)
     history = executions.execution_source(outputs, since=timedelta(hours=2)) if args.wait else None
     settings = RedriveSettings(
+        table=table,
         max_messages=args.max,
         error=args.error,
         dry_run=args.dry_run,
@@ -209,8 +214,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from changetrail import verify
     from changetrail.outputs import aws_client, load_outputs
+    from changetrail.redrive import SERVICES, waiting_changes
 
     outputs = load_outputs(args.outputs, args.stack)
+    # Read first: a row of a change that waits to be redriven is pending, not forged.
+    waiting = waiting_changes(outputs, {name: aws_client(name, outputs) for name in SERVICES})
     try:
         report = verify.verify(
             outputs,
@@ -221,11 +229,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
             args.table,
             args.source,
             lambda message: print(f"verify: {message}", file=sys.stderr, flush=True),
+            waiting,
         )
     except verify.VerifyError as error:  # the user's request: exit 2, as for every user error
         raise ArgumentTypeError(str(error)) from error
     print(verify.to_json(report) if args.json else verify.render(report))
-    return 0 if report.clean else 1
+    return 0 if report.clean or (args.allow_pending and report.only_pending) else 1
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
@@ -304,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stack_arguments(execs)
     execs.add_argument("--limit", type=int, default=20, help="how many recent executions (default: 20)")
     execs.add_argument("--status", choices=["SUCCEEDED", "FAILED", "RUNNING", "succeeded", "failed", "running"])
+    execs.add_argument("--table", metavar="T", help="list only executions of this source table (default: every table)")
     execs.add_argument(
         "--source",
         choices=["auto", "history", "logs"],
@@ -319,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--dry-run", action="store_true", help="show what would be redriven, grouped; change nothing")
     redrive.add_argument("--max", type=_positive, metavar="N", help="handle at most N messages")
     redrive.add_argument("--error", metavar="NAME", help="only messages with this error (e.g. S3.S3Exception)")
+    redrive.add_argument(
+        "--table", metavar="T", help="only this source table's: its stream-failures queue and its letters in the pipeline DLQ"
+    )
     redrive.add_argument("--wait", action="store_true", help="follow the new executions and report their outcome")
     redrive.add_argument("--max-attempts", type=_positive, default=5, help="leave messages that failed this often (default: 5)")
     redrive.add_argument(
@@ -358,6 +371,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--table", help="only this source table (default: every table of the stack and its archive)")
     check.add_argument(
         "--source", action="store_true", help="also compare each source item with its newest archived image (a full Scan)"
+    )
+    check.add_argument(
+        "--allow-pending",
+        action="store_true",
+        help="exit 0 when the only findings are rows of changes waiting in a dead-letter queue (pending, not forged)",
     )
     check.add_argument("--json", action="store_true", help="the report as JSON, for scripts")
     check.set_defaults(handler=cmd_verify)

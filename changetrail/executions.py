@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from functions.contracts import UNKNOWN_TABLE
+
 FINISHED = {
     "ExecutionSucceeded": "SUCCEEDED",
     "ExecutionFailed": "FAILED",
@@ -71,6 +73,8 @@ class Execution:
     error: str | None = None
     cause: str | None = None
     failed_state: str | None = None
+    table: str | None = None
+    """The source table of its changes: from its input, or from its failure summary when the logs hold no input."""
     steps: list[Step] = field(default_factory=list)
     events: list[Event] = field(default_factory=list, repr=False)
     """The events the view was built from, oldest first (the console's event timeline); not in ``to_json``."""
@@ -98,7 +102,7 @@ def build_execution(name: str, arn: str, events: list[Event]) -> Execution:
     branch_error: Event | None = None  # a Parallel fails with its branch's error, which only the branch's event carries
     for event in events:
         if event.type == "ExecutionStarted" and event.input:
-            execution.records = _record_count(event.input)
+            execution.records, execution.table = _record_count(event.input), _input_table(event.input)
         elif event.type in FINISHED:
             execution.status, execution.stop = FINISHED[event.type], event.time
             execution.error, execution.cause = event.error or execution.error, event.cause or execution.cause
@@ -146,6 +150,8 @@ def _read_failure_summary(execution: Execution) -> None:
     execution.failed_state = str(summary["failedState"])
     if execution.records is None and isinstance(summary.get("records"), int) and summary["records"]:
         execution.records = summary["records"]
+    if execution.table is None and summary.get("table") not in (None, "", UNKNOWN_TABLE):
+        execution.table = str(summary["table"])
     execution.cause = str(summary.get("cause", ""))
 
 
@@ -156,9 +162,29 @@ def _record_count(raw_input: str) -> int | None:
         return None
 
 
+def _input_table(raw_input: str) -> str | None:
+    """The table an execution's input is of: its batch's stream ARN (``arn:...:table/<name>/stream/...``)."""
+    try:
+        arn = json.loads(raw_input)["batch"]["eventSourceArn"]
+        table = arn.split(":", 5)[5].split("/")[1] if "/stream/" in arn else None
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return None
+    return table or None
+
+
 class ExecutionSource(Protocol):
-    def recent(self, limit: int) -> list[Execution]: ...
+    unnamed: int
+    """Of the last ``recent`` call for one table: how many executions were left out because they name no table."""
+
+    def recent(self, limit: int, table: str | None = None) -> list[Execution]: ...
     def show(self, name_or_arn: str) -> Execution: ...
+
+
+def of_table(executions: list[Execution], table: str | None) -> tuple[list[Execution], int]:
+    """The executions of ``table`` (all for ``None``), and how many name no table at all."""
+    if table is None:
+        return executions, 0
+    return [e for e in executions if e.table == table], sum(1 for e in executions if e.table is None)
 
 
 class InterpreterHistory:
@@ -166,11 +192,25 @@ class InterpreterHistory:
 
     def __init__(self, sfn: Any, state_machine_arn: str) -> None:
         self.sfn, self.state_machine_arn = sfn, state_machine_arn
+        self.unnamed = 0
 
-    def recent(self, limit: int) -> list[Execution]:
-        listed = self.sfn.list_executions(stateMachineArn=self.state_machine_arn, maxResults=limit)["executions"]
+    def recent(self, limit: int, table: str | None = None) -> list[Execution]:
+        """The newest ``limit`` executions (of ``table``): for one table, older ones are read until ``limit`` are found."""
+        if table is None:
+            listed = self.sfn.list_executions(stateMachineArn=self.state_machine_arn, maxResults=limit)["executions"]
+        else:
+            pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn)
+            listed = [e for page in pages for e in page["executions"]]
         listed.sort(key=lambda e: e["startDate"], reverse=True)
-        return [self._load(e["executionArn"], e["name"]) for e in listed[:limit]]
+        found: list[Execution] = []
+        self.unnamed = 0
+        for entry in listed:
+            if len(found) >= limit:
+                break
+            kept, unnamed = of_table([self._load(entry["executionArn"], entry["name"])], table)
+            found += kept
+            self.unnamed += unnamed
+        return found
 
     def show(self, name_or_arn: str) -> Execution:
         """One execution by ARN, or by name: the newest of that name (an Express name may have run several times)."""
@@ -212,12 +252,14 @@ class LogsHistory:
 
     def __init__(self, logs: Any, log_group: str, since: datetime) -> None:
         self.logs, self.log_group, self.since = logs, log_group, since
+        self.unnamed = 0
 
-    def recent(self, limit: int) -> list[Execution]:
+    def recent(self, limit: int, table: str | None = None) -> list[Execution]:
         by_execution = self._events()
         executions = [build_execution(execution_name_of(arn), arn, events) for arn, events in by_execution.items()]
         executions.sort(key=lambda e: e.start, reverse=True)
-        return executions[:limit]
+        kept, self.unnamed = of_table(executions, table)
+        return kept[:limit]
 
     def show(self, name_or_arn: str) -> Execution:
         """One execution by ARN, or by name: the newest of that name (an Express name may have run several times)."""
@@ -293,15 +335,23 @@ def _log_event(message: str) -> tuple[str, Event] | None:
 
 
 def render_list(executions: list[Execution]) -> str:
-    lines = [f"{'STATUS':<10} {'STARTED (UTC)':<24} {'SECONDS':>8} {'RECORDS':>7}  {'NAME':<44} ERROR"]
+    width = max([5, *(len(e.table or "-") for e in executions)])
+    lines = [f"{'STATUS':<10} {'STARTED (UTC)':<24} {'SECONDS':>8} {'RECORDS':>7}  {'NAME':<44} {'TABLE':<{width}} ERROR"]
     for e in executions:
         seconds = f"{e.seconds:.3f}" if e.seconds is not None else "-"
         error = f"{e.error} in {e.failed_state}" if e.error and e.failed_state else (e.error or "")
         lines.append(
             f"{e.status:<10} {e.start.isoformat(timespec='milliseconds')[:23]:<24} {seconds:>8} "
-            f"{e.records if e.records is not None else '-':>7}  {e.name:<44} {error}"
+            f"{e.records if e.records is not None else '-':>7}  {e.name:<44} {e.table or '-':<{width}} {error}"
         )
     return "\n".join(lines)
+
+
+def unnamed_note(count: int, table: str) -> str:
+    return (
+        f"{count} execution(s) name no table and are not listed for {table}: their logs hold no input "
+        "(workflow.includeExecutionData is false); failed ones name their table in their cause"
+    )
 
 
 def render_timeline(e: Execution) -> str:

@@ -24,7 +24,7 @@ import itertools
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +33,9 @@ from changetrail.history import rows_by_id
 from changetrail.outputs import sources
 from changetrail.streams import LostToRetentionError, read_range
 from functions import claims, trigger
-from functions.decode import decode_record
-from functions.diff import audit_rows, changed_attributes
+from functions.contracts import UNKNOWN_TABLE
+from functions.decode import decode_record, table_of_arn
+from functions.diff import AttributeRules, DiffSettings, attribute_rules, audit_rows, diff_changes
 
 SERVICES = ("stepfunctions", "sqs", "s3", "dynamodbstreams", "dynamodb")
 """The clients a ``Redriver`` needs, by service name."""
@@ -75,6 +76,17 @@ class DeadLetter:
     @property
     def attempt(self) -> int:
         return int((self.body.get("input") or {}).get("redrive", {}).get("attempt", 0))
+
+    @property
+    def table(self) -> str:
+        """The source table of its changes: the letter's own ``table``, else the stream ARN it names."""
+        if self.kind == "stream":
+            return table_of_arn(self.body["DDBStreamBatchInfo"].get("streamArn", ""))
+        if self.body.get("table"):
+            return str(self.body["table"])
+        given = self.body.get("input")
+        batch = given.get("batch") if isinstance(given, dict) else None
+        return table_of_arn(batch.get("eventSourceArn", "")) if isinstance(batch, dict) else UNKNOWN_TABLE
 
 
 def classify(body: Any) -> str:
@@ -164,6 +176,10 @@ class Summary:
     """Messages no one can see right now (received by another reader, or by a redrive that was
     interrupted): they return when their visibility timeout ends, and the next run takes them."""
     visibility_timeout: int = SCAN_VISIBILITY_SECONDS
+    table: str | None = None
+    """The one source table this run redrove (``--table``)."""
+    other_tables: int = 0
+    """Letters of the pipeline DLQ (or the fallback) that another table's changes wrote: looked at, left alone."""
 
     def count(self, *actions: str) -> int:
         return sum(1 for o in self.outcomes if o.action in actions)
@@ -181,14 +197,16 @@ class Summary:
             "left": counts["poison"] + counts["filtered"] + counts["lost-to-retention"] + counts["error"] + counts["unknown"],
             "would_redrive": counts["would-redrive"],
             "in_flight": self.in_flight,
+            "other_tables": self.other_tables,
         }
 
     def to_json(self) -> dict[str, Any]:
         """What ``changetrail redrive --json`` prints and the console shows."""
-        return {"totals": self.totals, "groups": self.groups(), "outcomes": [vars(o) for o in self.outcomes]}
+        return {"totals": self.totals, "groups": self.groups(), "outcomes": [vars(o) for o in self.outcomes], "table": self.table}
 
     def render(self, dry_run: bool = False) -> str:
-        lines = [f"would redrive {self.totals['would_redrive']} message(s); by error and failed state:"] if dry_run else []
+        of = f" of {self.table}" if self.table else ""
+        lines = [f"would redrive {self.totals['would_redrive']} message(s){of}; by error and failed state:"] if dry_run else []
         lines += [f"  {count:>6}  {group}" for group, count in sorted(self.groups().items(), key=lambda item: -item[1])]
         lines += [f"  left {o.message_id}: {o.action}: {o.detail}" for o in self.outcomes if o.action in LEFT_ACTIONS]
         totals = self.totals
@@ -196,6 +214,8 @@ class Summary:
             f"redriven {totals['redriven']}, succeeded {totals['succeeded']}, failed again {totals['failed_again']}, "
             f"left {totals['left']}" + (" (dry run: nothing started, nothing deleted)" if dry_run else "")
         )
+        if self.other_tables:
+            lines.append(f"left alone {self.other_tables} letter(s) of other tables in the pipeline DLQ (--table {self.table})")
         if self.in_flight:
             lines.append(
                 f"in flight {self.in_flight}: received by another reader or an interrupted redrive; they return within "
@@ -214,6 +234,8 @@ class RedriveSettings:
     wait_timeout: float = 300.0
     visibility_timeout: int = SCAN_VISIBILITY_SECONDS
     """How long a received message stays hidden; after a crash it reappears for the next run."""
+    table: str | None = None
+    """Only letters of this source table: its stream-failures queue, and its letters in the pipeline DLQ."""
 
 
 Progress = Callable[[int, int, str], None]
@@ -231,30 +253,34 @@ class Redriver:
         self._started: set[str] = set()
         """Executions this run started: their own dead letters wait for the next run."""
 
-    def queues(self) -> list[str]:
-        """The workflow's dead-letter queue, then each source's stream-failures queue."""
-        failures = [source.get("stream_failures_queue_url") for source in sources(self.outputs)]
+    def queues(self, table: str | None = None) -> list[str]:
+        """The workflow's dead-letter queue, then each source's (or ``table``'s) stream-failures queue."""
+        failures = [
+            source.get("stream_failures_queue_url")
+            for source in sources(self.outputs)
+            if table is None or source.get("table_name") == table
+        ]
         return list(dict.fromkeys(url for url in (self.outputs.get("dlq_url"), *failures) if url))
 
     def fallback_letters(self, limit: int | None = None) -> Iterator[DeadLetter]:
         bucket = self.outputs.get("payload_bucket_name")
         return read_fallback_letters(self.s3, bucket, limit) if bucket else iter(())
 
-    def in_flight(self) -> int:
-        """Messages of both queues hidden from readers right now."""
+    def in_flight(self, table: str | None = None) -> int:
+        """Messages of the queues hidden from readers right now."""
         return sum(
             int(
                 self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])[
                     "Attributes"
                 ]["ApproximateNumberOfMessagesNotVisible"]
             )
-            for url in self.queues()
+            for url in self.queues(table)
         )
 
-    def depth(self) -> int:
+    def depth(self, table: str | None = None) -> int:
         bucket = self.outputs.get("payload_bucket_name")
         total = sum(1 for _ in fallback_keys(self.s3, bucket)) if bucket else 0
-        for url in self.queues():
+        for url in self.queues(table):
             attributes = self.sqs.get_queue_attributes(
                 QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
             )["Attributes"]
@@ -262,20 +288,30 @@ class Redriver:
         return total
 
     def run(self, settings: RedriveSettings, progress: Progress | None = None) -> Summary:
-        summary, total = Summary(visibility_timeout=settings.visibility_timeout), self.depth()
+        summary = Summary(visibility_timeout=settings.visibility_timeout, table=settings.table)
+        total = self.depth(settings.table)
         if settings.max_messages is not None:
             total = min(total, settings.max_messages)
-        for source in [*self.queues(), None]:
+        for source in [*self.queues(settings.table), None]:
             remaining = None if settings.max_messages is None else settings.max_messages - len(summary.outcomes)
             if remaining is not None and remaining <= 0:
                 break
+            # Another table's letters in the shared queue do not count towards --max: read them all, take at most --max.
+            limit = None if settings.table else remaining
             letters = (
-                self.fallback_letters(remaining)
+                self.fallback_letters(limit)
                 if source is None
-                else read_dead_letters(self.sqs, source, remaining, settings.visibility_timeout)
+                else read_dead_letters(self.sqs, source, limit, settings.visibility_timeout)
             )
             for letter in letters:
                 if execution_name_of(letter.body.get("executionArn", "")) in self._started:
+                    release(self.sqs, letter)
+                    continue
+                if settings.table is not None and letter.table != settings.table:
+                    release(self.sqs, letter)
+                    summary.other_tables += 1
+                    continue
+                if settings.max_messages is not None and len(summary.outcomes) >= settings.max_messages:
                     release(self.sqs, letter)
                     continue
                 outcome = self._handle(letter, settings)
@@ -283,7 +319,7 @@ class Redriver:
                 summary.outcomes.append(outcome)
                 if progress:
                     progress(len(summary.outcomes), max(total, len(summary.outcomes)), outcome.action)
-        summary.in_flight = self.in_flight()
+        summary.in_flight = self.in_flight(settings.table)
         return summary
 
     # -- one message -----------------------------------------------------------------------
@@ -333,10 +369,12 @@ class Redriver:
         )
         # The range may hold records other batches delivered (several batches of a shard run at once with a
         # parallelization factor above 1, and earlier chunks of the batch may have started): only the
-        # changes not audited yet are started again.
-        done = audited_event_ids(self.ddb, self.outputs["audit_table_name"], read)
-        records = [record for record in read if record.get("eventID") not in done]
-        letter.note = f"{len(read)} record(s) in the range, {len(read) - len(records)} already audited"
+        # changes not audited yet are started again. A change with nothing to audit (a MODIFY of only
+        # attributes its table's rules leave out, or of none) never gets a claim row: it is not run again either.
+        rules = attribute_rules(json.dumps(self.outputs.get("attribute_rules") or {}))
+        audited, nothing = settled_event_ids(self.ddb, self.outputs["audit_table_name"], read, rules)
+        records = [record for record in read if record.get("eventID") not in audited | nothing]
+        letter.note = f"{len(read)} record(s) in the range, {len(audited)} already audited, {len(nothing)} with nothing to audit"
         chunks = trigger.plan_chunks(records, trigger.DEFAULT_INLINE_BUDGET)
         store = claims.records_store(self.s3, self.outputs["payload_bucket_name"])
         inputs = []
@@ -345,6 +383,33 @@ class Redriver:
             execution_input = trigger.execution_input(chunk, batch, trigger.DEFAULT_INLINE_BUDGET, store)
             inputs.append((f"{redrive_name(letter, attempt)[:70]}-{index}", {**execution_input, "redrive": marker}))
         return inputs
+
+    def changes_of(self, letter: DeadLetter) -> list[tuple[str, str]]:
+        """(table, eventId) of each change the letter would run again (of a letter of single changes, those only)."""
+        if letter.kind == "stream":
+            info = letter.body["DDBStreamBatchInfo"]
+            try:
+                records = read_range(
+                    self.streams, info["streamArn"], info["shardId"], info["startSequenceNumber"], info["endSequenceNumber"]
+                )
+            except LostToRetentionError:
+                return []
+            return [(letter.table, str(record.get("eventID", ""))) for record in records]
+        if letter.kind != "execution":
+            return []
+        given = letter.body["input"]
+        if "records" in given:
+            records = given["records"]
+        else:
+            ref = given["recordsRef"]
+            records = json.loads(self.s3.get_object(Bucket=ref["bucket"], Key=ref["key"])["Body"].read())["records"]
+        only = set(letter.body.get("only") or given.get("only") or [])
+        batch_arn = given.get("batch", {}).get("eventSourceArn", "")
+        return [
+            (table_of_arn(record.get("eventSourceARN") or batch_arn), str(record.get("eventID", "")))
+            for record in records
+            if not only or record.get("eventID") in only
+        ]
 
     def _start(self, name: str, execution_input: dict[str, Any]) -> str:
         machine = self.outputs["state_machine_arn"]
@@ -383,20 +448,54 @@ def with_note(detail: str, letter: DeadLetter) -> str:
     return f"{detail}; {letter.note}" if letter.note else detail
 
 
-def audited_event_ids(ddb: Any, audit_table: str, records: list[dict[str, Any]]) -> set[str]:
-    """Event ids of the records whose change has its claim row in the Audit table (it has its archive object)."""
+def settled_event_ids(
+    ddb: Any, audit_table: str, records: list[dict[str, Any]], rules: Mapping[str, AttributeRules]
+) -> tuple[set[str], set[str]]:
+    """Of the records' changes: the event ids whose claim row is in the Audit table (it has its archive object), and
+    those with nothing to audit, as the pipeline's own Diff finds with each table's attribute rules."""
     claims_of: dict[str, str] = {}
+    nothing: set[str] = set()
+    settings = DiffSettings(rules=rules)
     for record in records:
         try:
             change = decode_record(record, [], record.get("eventSourceARN", ""))
-            rows = audit_rows({**change, "changedAttributes": changed_attributes(change)})
+            batch = {"eventSourceArn": "", "firstSequenceNumber": "", "lastSequenceNumber": "", "recordCount": 1}
+            diffed = diff_changes({"batch": batch, "changes": [change], "rejected": []}, settings)  # type: ignore[typeddict-item]
+            rows = audit_rows(diffed["changes"][0]) if diffed["changes"] else []
         except Exception:  # noqa: BLE001 -- a record the pipeline cannot decode is not audited; it is started again
             continue
         if rows:
             claims_of[rows[0]["id"]["S"]] = change["eventId"]
+        elif not diffed["rejected"]:
+            nothing.add(change["eventId"])
     found = rows_by_id(ddb, audit_table, list(claims_of), projection="id")
-    return {claims_of[claim] for claim in found}
+    return {claims_of[claim] for claim in found}, nothing
 
 
 def _dead_lettered(execution: Any) -> bool:
     return any(step.name in FAILURE_PATH and step.exited and not step.error for step in execution.steps)
+
+
+PEEK_SECONDS = 10
+"""Letters looked at (verify, the console) are hidden this long, and released as soon as they are read."""
+Waiting = dict[tuple[str, str], str]
+"""(table, eventId) of a change -> where its dead letter waits (a queue's name, or the fallback object's key)."""
+
+
+def waiting_changes(outputs: dict[str, Any], clients: dict[str, Any]) -> Waiting:
+    """Every change a dead letter holds, in the pipeline DLQ, a stream-failures queue or the fallback: what a redrive
+    would run again. Looking takes nothing away: each queue's letters are released once read; a stream range past the
+    stream's retention names no change (its records are gone)."""
+    redriver = Redriver(outputs, clients)
+    waiting: Waiting = {}
+    for url in redriver.queues():
+        letters = list(read_dead_letters(redriver.sqs, url, None, PEEK_SECONDS))
+        for letter in letters:
+            release(redriver.sqs, letter)
+        for letter in letters:
+            for change in redriver.changes_of(letter):
+                waiting.setdefault(change, url.rstrip("/").rsplit("/", 1)[-1])
+    for letter in redriver.fallback_letters():
+        for change in redriver.changes_of(letter):
+            waiting.setdefault(change, f"{letter.queue_url}/{letter.receipt}")
+    return waiting

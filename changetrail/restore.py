@@ -7,12 +7,12 @@ exactly. The put is itself a change, so the restoration is audited like any othe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from changetrail.archive import Archive
+from changetrail.history import query_items
 from changetrail.outputs import source_tables
 from functions.decode import binary_as_bytes, item_key
 
@@ -49,7 +49,7 @@ def last_change(
         request["ExpressionAttributeNames"] = {"#table": "table"}
         values[":table"] = {"S": table}
     newest: dict[str, dict[str, Any]] = {}
-    for row in _pages(ddb, request):
+    for row in query_items(ddb, request):
         newest.setdefault(row["table"]["S"], row)
         if table is not None:
             break
@@ -63,15 +63,6 @@ def last_change(
         )
         raise RestoreError(f"no audited change of {item_key!r}{where}{when}{hint}")
     return next(iter(newest.values()))
-
-
-def _pages(ddb: Any, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    while True:
-        page = ddb.query(**request)
-        yield from page["Items"]
-        if "LastEvaluatedKey" not in page:
-            return
-        request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
 def plan(
@@ -114,11 +105,11 @@ def claimed_object(ddb: Any, outputs: dict[str, Any], row: dict[str, Any]) -> st
     """The archive object the change's claim row names (a MODIFY's other rows share its history position)."""
     if "archiveKey" in row:
         return row["archiveKey"]["S"]
-    rows = ddb.query(
-        TableName=outputs["audit_table_name"], IndexName=outputs["audit_history_index"],
-        KeyConditionExpression="itemKey = :k AND historySortKey = :h",
-        ExpressionAttributeValues={":k": row["itemKey"], ":h": row["historySortKey"]},
-    )["Items"]  # fmt: skip
+    rows = query_items(ddb, {
+        "TableName": outputs["audit_table_name"], "IndexName": outputs["audit_history_index"],
+        "KeyConditionExpression": "itemKey = :k AND historySortKey = :h",
+        "ExpressionAttributeValues": {":k": row["itemKey"], ":h": row["historySortKey"]},
+    })  # fmt: skip
     return next((r["archiveKey"]["S"] for r in rows if "archiveKey" in r and r["eventId"] == row["eventId"]), None)
 
 

@@ -6,7 +6,10 @@ the pipeline's own code (``functions.diff`` to diff, ``functions.write_audit.pla
 ids, masking, values left to the archive), and compares them with the Audit table:
 
 - ``missing-row``: a row the change must have is not in the table (deleted);
-- ``unexpected-row``: a row no archived change explains (forged, or of a change not archived);
+- ``unexpected-row``: a row no archived change explains, nor a change waiting in a dead-letter queue (forged, or of a
+  change not archived and not waiting: still running, or lost);
+- ``pending``: a row of a change not archived yet because it waits in a dead-letter queue (the pipeline DLQ, a
+  stream-failures queue or the fallback, named): a redrive archives it, and then it is explained;
 - ``row-differs``: a row whose attributes differ from what the change gives (altered);
 - ``duplicate-line``: a change (``eventId``) archived more than once;
 - ``source-unexplained`` (``--source``): a source item whose current state is not the newest
@@ -19,8 +22,8 @@ Only boto3 calls: the same code runs against ``changetrail local`` and AWS.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +38,7 @@ from functions.write_audit import WriteSettings, plan
 if TYPE_CHECKING:
     from functions.contracts import Change, DynamoItem
 
+PENDING = "pending"
 BEGINNING = datetime(2000, 1, 1, tzinfo=UTC)
 END_OF_TIME = datetime(9999, 12, 31, 23, tzinfo=UTC)
 CHUNK_SPAN = timedelta(hours=1)
@@ -69,11 +73,18 @@ class Report:
     expected_rows: int = 0
     audit_rows: int = 0
     source_items: int | None = None
+    waiting_changes: int | None = None
+    """Changes the dead letters hold (None: the queues were not read)."""
     findings: list[Finding] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
         return not self.findings
+
+    @property
+    def only_pending(self) -> bool:
+        """Nothing is wrong but changes waiting to be redriven (``--allow-pending`` accepts them)."""
+        return bool(self.findings) and all(f.kind == PENDING for f in self.findings)
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -211,6 +222,23 @@ def compare_rows(expected: dict[str, Expected], actual: dict[str, DynamoItem]) -
     return findings
 
 
+def explain_pending(findings: list[Finding], waiting: Mapping[tuple[str, str], str]) -> list[Finding]:
+    """An unexpected row of a change a dead letter holds is ``pending``, naming where it waits: it is not forged, it
+    is not archived yet. Every other finding stays as it is."""
+    explained = []
+    for finding in findings:
+        where = waiting.get((finding.table, finding.event_id)) if finding.kind == "unexpected-row" else None
+        if where is None:
+            explained.append(finding)
+            continue
+        what = finding.detail.removesuffix(" that no archived change explains")
+        detail = (
+            f"{what} of a change waiting in {where}, not archived yet: redrive it (changetrail redrive --table {finding.table})"
+        )
+        explained.append(replace(finding, kind=PENDING, detail=detail))
+    return explained
+
+
 def newest_images(changes: Iterable[ArchivedChange]) -> dict[tuple[str, str], dict[str, Any]]:
     """(table, itemKey) -> the item's newest archived line, by stream order."""
     newest: dict[tuple[str, str], dict[str, Any]] = {}
@@ -340,8 +368,10 @@ def verify(
     table: str | None = None,
     check_source: bool = False,
     progress: Progress = lambda _message: None,
+    waiting: Mapping[tuple[str, str], str] | None = None,
 ) -> Report:
-    """Compare the Audit table (and with ``check_source`` the source tables) with what the archive implies."""
+    """Compare the Audit table (and with ``check_source`` the source tables) with what the archive implies; ``waiting``
+    (``redrive.waiting_changes``) says which changes the dead letters hold, so their rows are ``pending``."""
     start, end = start or BEGINNING, end or END_OF_TIME
     if end < start:
         raise VerifyError(f"--to {end.isoformat()} is before --from {start.isoformat()}")
@@ -359,6 +389,9 @@ def verify(
     actual = audit_rows(ddb, outputs["audit_table_name"], tables, start, end, progress)
     report.expected_rows, report.audit_rows = len(expected), len(actual)
     report.findings = duplicates + compare_rows(expected, actual)
+    if waiting is not None:
+        report.waiting_changes = len(waiting)
+        report.findings = explain_pending(report.findings, waiting)
     if check_source:
         newest = newest_images(changes)
         report.source_items = 0
@@ -375,7 +408,7 @@ def verify(
 
 
 def to_json(report: Report) -> str:
-    document = {**asdict(report), "clean": report.clean, "counts": report.counts()}
+    document = {**asdict(report), "clean": report.clean, "only_pending": report.only_pending, "counts": report.counts()}
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 
@@ -390,6 +423,14 @@ def render(report: Report) -> str:
         lines.append("clean: the Audit table says exactly what the archive says")
         return "\n".join(lines)
     lines.append(f"{len(report.findings)} finding(s): " + ", ".join(f"{kind} {n}" for kind, n in report.counts().items()))
+    pending = [f for f in report.findings if f.kind == PENDING]
+    if pending:
+        tables = sorted({f.table for f in pending})
+        redrive = " and ".join(f"changetrail redrive --table {table}" for table in tables)
+        lines.append(
+            f"pending: {len(pending)} row(s) of changes waiting in dead-letter queues, explained once they are redriven "
+            f"({redrive} --dry-run, then --wait); verify --allow-pending accepts them"
+        )
     header = ("kind", "table", "item", "event", "audit id", "detail")
     rows = [
         (

@@ -52,6 +52,14 @@ STREAM_ARN = r"^arn:aws[\w-]*:dynamodb:[\w-]+:\d{12}:table/.+/stream/.+$"
 STREAM_ARN_FIX = (
     "give the table's LatestStreamArn, e.g. arn:aws:dynamodb:us-east-1:111111111111:table/T/stream/2024-01-01T00:00:00.000"
 )
+MAX_MONITORED_SOURCES = 40
+"""Sources one monitored stack may audit. Each source adds five alarms, and the ops topic's policy and its key's
+policy name every alarm (CloudWatch may use them for this stack's alarms only). SNS allows a topic policy 30 KB
+(https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-language-api-permissions-reference.html), KMS a key
+policy 32 KB (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-overview.html): with table names
+long enough that every alarm name is as long as it gets (the trigger's 64 characters, the queue's 80), 40 sources
+fill 27 KB of either, and 46 would pass 30 KB. The dashboard would hold 70 source rows (500 widgets,
+``components.dashboard``). ``tests/infra/test_monitoring_sources.py`` measures both."""
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 """The retention periods CloudWatch Logs offers."""
 
@@ -72,14 +80,29 @@ class SourceNames:
     """What one source's resources are called: the first keeps the names of a stack with one source."""
 
     component: str
-    """The prefix of its Pulumi resource names (``source``/``trigger`` for the first)."""
+    """The suffix of its Pulumi resource names (``source``/``trigger`` for the first, ``source-Orders`` for another)."""
     trigger_function: str
     failures_queue: str
+    trigger_alarms: str
+    """Starts the names of its trigger's alarms (``<this>-iterator-age``); its queue's alarms start with the queue's name."""
+
+    @property
+    def alarm_names(self) -> tuple[str, ...]:
+        """Every alarm one source has, by name: what the ops topic and its key let CloudWatch publish for."""
+        trigger = tuple(f"{self.trigger_alarms}-{what}" for what in TRIGGER_ALARMS)
+        return trigger + tuple(f"{self.failures_queue}-{what}" for what in QUEUE_ALARMS)
+
+
+TRIGGER_ALARMS = ("iterator-age", "errors", "throttles")
+QUEUE_ALARMS = ("depth", "age")
+"""The alarms of one source: its trigger's lag, errors and throttles; its stream-failure queue's depth and age."""
 
 
 def source_names(stack: str, trigger_function: str, index: int, table: str) -> SourceNames:
     if index == 0:
-        return SourceNames("", trigger_function, f"{stack_prefix(stack)}-stream-failures")
+        # A stack of one source named these before sources existed: they stay, so nothing is replaced.
+        prefix = stack_prefix(stack)
+        return SourceNames("", trigger_function, f"{prefix}-stream-failures", f"{prefix}-trigger")
     slug = re.sub(r"[^A-Za-z0-9_-]", "-", table)
     if slug != table:  # "orders.v2" and "orders-v2" would otherwise share one function and one queue
         slug = f"{slug}-{hashlib.sha256(table.encode()).hexdigest()[:8]}"
@@ -89,7 +112,31 @@ def source_names(stack: str, trigger_function: str, index: int, table: str) -> S
     queue = f"{stack_prefix(stack)}-{slug}-stream-failures"
     if len(queue) > 80:  # SQS's limit
         queue = f"{queue[:71]}-{hashlib.sha256(table.encode()).hexdigest()[:8]}"
-    return SourceNames(f"-{slug}", function, queue)
+    # The function's name is the stack's and the table's, and at most 64 characters: so are its alarms' names.
+    return SourceNames(f"-{slug}", function, queue, function)
+
+
+def source_keys(sources: tuple[SourceConfig, ...]) -> str:
+    """Decode's map of table -> key attributes (hash first), as JSON (its ``SOURCE_KEYS``)."""
+    return json.dumps({source.table_name: list(source.key_names) for source in sources}, separators=(",", ":"))
+
+
+def attribute_rules(sources: tuple[SourceConfig, ...]) -> str:
+    """Diff's map of table -> attribute rules, as JSON (its ``ATTRIBUTE_RULES``); tables without rules are left out."""
+    rules = {
+        source.table_name: {"ignore": list(source.ignore_attributes), "audit": list(source.audit_attributes)}
+        for source in sources
+        if source.ignore_attributes or source.audit_attributes
+    }
+    return json.dumps(rules, separators=(",", ":"))
+
+
+ENVIRONMENT_BYTES = 4096
+"""Lambda allows a function 4 KB of environment variables, all of them together
+(https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html)."""
+SOURCES_ENVIRONMENT_BYTES = ENVIRONMENT_BYTES - 1024
+"""What Decode's ``SOURCE_KEYS`` and Diff's ``ATTRIBUTE_RULES`` may take: their other variables (bucket, prefix, log
+level) stay under 1 KB."""
 
 
 def archive_names(stack: str, account_id: str | None) -> dict[str, str]:
@@ -572,6 +619,26 @@ class Settings:
                     f"is {table!r}, as {_key(self.source_key(tables.index(table)))}.tableName",
                     "audit each table once: merge the two entries",
                 )
+        for variable, function, text in (
+            ("SOURCE_KEYS", "Decode", source_keys(self.sources)),
+            ("ATTRIBUTE_RULES", "Diff", attribute_rules(self.sources)),
+        ):
+            if len(variable) + len(text.encode()) > SOURCES_ENVIRONMENT_BYTES:
+                raise _invalid(
+                    "sources",
+                    f"lists {len(self.sources)} tables whose names, keys and attribute rules take {len(text.encode())} bytes of "
+                    f"the {function} function's environment ({variable}); Lambda allows a function {ENVIRONMENT_BYTES} bytes "
+                    "of variables",
+                    "split the tables across stacks, or shorten their attribute rules",
+                )
+        if self.monitoring.enabled and len(self.sources) > MAX_MONITORED_SOURCES:
+            raise _invalid(
+                "sources",
+                f"lists {len(self.sources)} tables, more than the {MAX_MONITORED_SOURCES} a monitored stack can watch (the ops "
+                "topic's and its key's policies name every source's five alarms, and AWS caps their size)",
+                f"split the tables across stacks of at most {MAX_MONITORED_SOURCES}, or set "
+                f"{_key('monitoring.enabled')} to false",
+            )
         if self.redaction.attributes and workflow.include_execution_data and workflow.log_level != "OFF":
             raise _invalid(
                 "redaction.attributes",

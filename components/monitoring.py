@@ -1,47 +1,59 @@
-"""Operations monitoring: an ops topic and its key, alarms on lag, errors, failed executions and DLQs,
-the dashboard (its body: ``components.dashboard``) and the console URLs output (``components.console_urls``).
+"""Operations monitoring: the ops topic and its key, the alarms of what every source shares (failed
+executions, the pipeline DLQ), the dashboard (its body: ``components.dashboard``) and the console URLs
+output (``components.console_urls``).
 
 Everything an operator needs to hear about ends in a dead-letter queue or a growing stream lag, so
-the alarms watch exactly those, and the dashboard graphs them beside the pipeline's throughput.
+the alarms watch exactly those, and the dashboard graphs them beside the pipeline's throughput. Each
+source's own alarms (its trigger's lag, errors and throttles, its stream-failure queue) and its
+dashboard row are declared with the source (``components.source``); they report to this topic.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.config import MonitoringConfig
 from components.console_urls import console_urls
-from components.dashboard import PERIOD, dashboard_body
+from components.dashboard import ARCHIVE_METRIC, PERIOD, archive_namespace, dashboard_body, shared_widgets
 from components.encryption import account_statements
 from components.iam import deny_insecure_transport, policy_document
 
 CLOUDWATCH = "cloudwatch.amazonaws.com"
+ARCHIVE_WRITTEN_PATTERN = (
+    '{ ($.type = "TaskSucceeded") && ($.details.resourceType = "aws-sdk:s3") && '
+    '(($.details.resource = "putObject") || ($.details.resource = "completeMultipartUpload")) }'
+)
 
 
 @dataclass(frozen=True)
 class MonitoringArgs:
     prefix: str
-    """``changetrail-<stack>``: names the ops topic, its key, every alarm and the dashboard."""
+    """``changetrail-<stack>``: names the ops topic, its key, the shared alarms and the dashboard."""
+    stack: str
     region: str
     """The pipeline's region: dashboard widgets and console URLs point there."""
-    account_id: pulumi.Input[str]
+    account_id: str
     """Scopes CloudWatch's use of the topic and its key to this stack's own alarms."""
     config: MonitoringConfig
     """Thresholds and e-mail subscriptions (``changetrail:monitoring``)."""
-    trigger_function_name: pulumi.Input[str]
-    """The trigger Lambda: its iterator age is the stream's lag."""
     state_machine_arn: pulumi.Input[str]
     log_group_name: pulumi.Input[str]
-    """The state machine's execution log group (for its console URL)."""
+    """The state machine's execution log group (its console URL, and the archive metric's filter)."""
     dlq_name: pulumi.Input[str]
     """The pipeline DLQ: failed executions' inputs."""
     dlq_url: pulumi.Input[str]
-    stream_failures_queue_name: pulumi.Input[str]
-    """The event source mapping's on-failure queue: batches the trigger gave up on."""
     audit_table_name: pulumi.Input[str]
+    topic_name: str
+    """The change topic: the notifications the dashboard graphs."""
+    notify_function_name: pulumi.Input[str]
+    source_alarm_names: tuple[str, ...]
+    """Every source's alarms (``components.source`` creates them): the topic and its key accept them too."""
+    source_rows: tuple[list[dict[str, Any]], ...]
+    """Each source's dashboard row (``components.source``), in the order the stack lists the sources."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +61,8 @@ class AlarmSpec:
     """One ``GreaterThanThreshold`` alarm on one metric with one dimension."""
 
     role: str
-    """Suffix of the alarm's logical name and of its name (``<prefix>-<role>``)."""
+    """Suffix of the alarm's logical name (``<component>-<role>``)."""
+    name: str
     description: str
     namespace: str
     metric: str
@@ -59,15 +72,27 @@ class AlarmSpec:
     threshold: float
 
 
-def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
-    """The alarms, as data: what is watched, and what the operator should do when it fires."""
+@dataclass(frozen=True)
+class AlarmTarget:
+    """Where alarms report: the ops topic, once its policy and key let CloudWatch publish."""
+
+    topic_arn: pulumi.Input[str]
+    ready: tuple[pulumi.Resource, ...]
+    config: MonitoringConfig
+    former_parent: pulumi.Resource
+    """The monitoring component: the first source's alarms were its children (their aliases name it)."""
+    former_parent_name: str
+
+
+def shared_alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
+    """The alarms of what every source shares, as data: what is watched, and what the operator should do when it fires."""
     c, p = args.config, args.prefix
-    fn, machine = args.trigger_function_name, args.state_machine_arn
 
     def queue_alarms(role: str, queue: pulumi.Input[str], what: str, action: str) -> list[AlarmSpec]:
         return [
             AlarmSpec(
                 f"{role}-depth",
+                f"{p}-{role}-depth",
                 f"{what} holds messages: {action}.",
                 "AWS/SQS",
                 "ApproximateNumberOfMessagesVisible",
@@ -78,6 +103,7 @@ def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
             ),
             AlarmSpec(
                 f"{role}-age",
+                f"{p}-{role}-age",
                 f"A message has waited in {what} for over {c.dlq_age_seconds} s; it expires at the end of the "
                 f"queue's retention: {action}.",
                 "AWS/SQS",
@@ -91,75 +117,73 @@ def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
 
     return [
         AlarmSpec(
-            "trigger-iterator-age",
-            f"The trigger lags the source stream by over {c.iterator_age_ms} ms; the stream drops records after 24 h. "
-            "Check the trigger's errors and throttles.",
-            "AWS/Lambda",
-            "IteratorAge",
-            "Maximum",
-            "FunctionName",
-            fn,
-            c.iterator_age_ms,
-        ),
-        AlarmSpec(
-            "trigger-errors",
-            f"The trigger failed; the mapping retries and bisects, then parks the batch in {p}-stream-failures.",
-            "AWS/Lambda",
-            "Errors",
-            "Sum",
-            "FunctionName",
-            fn,
-            0,
-        ),
-        AlarmSpec(
-            "trigger-throttles",
-            "The trigger was throttled (account or reserved concurrency); the stream lag grows meanwhile.",
-            "AWS/Lambda",
-            "Throttles",
-            "Sum",
-            "FunctionName",
-            fn,
-            0,
-        ),
-        AlarmSpec(
             "executions-failed",
-            f"Executions failed and their inputs went to {p}-dlq: `changetrail executions --status failed`.",
+            f"{p}-executions-failed",
+            f"Executions failed and their inputs went to {p}-dlq: `changetrail executions --status failed` "
+            "(`--table T` for one source's).",
             "AWS/States",
             "ExecutionsFailed",
             "Sum",
             "StateMachineArn",
-            machine,
+            args.state_machine_arn,
             0,
         ),
-        *queue_alarms("dlq", args.dlq_name, f"the pipeline DLQ {p}-dlq", "inspect, then `changetrail redrive`"),
         *queue_alarms(
-            "stream-failures",
-            args.stream_failures_queue_name,
-            f"the stream-failures queue {p}-stream-failures",
-            "the trigger gave up on a batch; inspect, then `changetrail redrive`",
+            "dlq",
+            args.dlq_name,
+            f"the pipeline DLQ {p}-dlq",
+            "inspect (`changetrail redrive --dry-run`, each letter names its table), then `changetrail redrive`",
         ),
     ]
 
 
-def alarm_arn(region: str, account_id: pulumi.Input[str], alarm_name: str) -> pulumi.Output[str]:
-    return pulumi.Output.concat("arn:aws:cloudwatch:", region, ":", account_id, ":alarm:", alarm_name)
+def alarm_arn(region: str, account_id: str, alarm_name: str) -> str:
+    return f"arn:aws:cloudwatch:{region}:{account_id}:alarm:{alarm_name}"
+
+
+def metric_alarm(
+    logical_name: str, spec: AlarmSpec, target: AlarmTarget, parent: pulumi.Resource, aliases: list[pulumi.Alias] | None = None
+) -> aws.cloudwatch.MetricAlarm:
+    actions = [target.topic_arn]
+    return aws.cloudwatch.MetricAlarm(
+        logical_name,
+        name=spec.name,
+        alarm_description=spec.description,
+        namespace=spec.namespace,
+        metric_name=spec.metric,
+        statistic=spec.statistic,
+        dimensions={spec.dimension: spec.value},
+        period=PERIOD,
+        evaluation_periods=1,
+        threshold=spec.threshold,
+        comparison_operator="GreaterThanThreshold",
+        # No datapoint means nothing happened (no errors, an empty queue): not an alarm.
+        treat_missing_data="notBreaching",
+        alarm_actions=actions,
+        ok_actions=actions,
+        # After the topic policy and key, so the first state change can already be delivered.
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(target.ready), aliases=aliases or None),
+    )
 
 
 class Monitoring(pulumi.ComponentResource):
     topic_arn: pulumi.Output[str]
     dashboard_name: pulumi.Output[str]
     alarm_names: list[str]
+    """The shared alarms' names (each source's are in its ``sources`` entry)."""
+    alarm_target: AlarmTarget
     console_urls: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("changetrail:monitoring:Monitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        specs = alarm_specs(args)
-        self.alarm_names = [f"{args.prefix}-{spec.role}" for spec in specs]
+        specs = shared_alarm_specs(args)
+        self.alarm_names = [spec.name for spec in specs]
+        every_alarm = [*self.alarm_names, *args.source_alarm_names]
         # CloudWatch may use the topic and its key only on behalf of these alarms (confused deputy).
         from_our_alarms = {
             "StringEquals": {"aws:SourceAccount": args.account_id},
-            "ArnEquals": {"aws:SourceArn": [alarm_arn(args.region, args.account_id, n) for n in self.alarm_names]},
+            "ArnEquals": {"aws:SourceArn": [alarm_arn(args.region, args.account_id, n) for n in every_alarm]},
         }
         # A customer managed key, not alias/aws/sns: the AWS managed key's policy cannot be changed
         # to let CloudWatch alarms use it, so alarms could never publish to a topic encrypted with it.
@@ -207,45 +231,37 @@ class Monitoring(pulumi.ComponentResource):
         for index, email in enumerate(args.config.emails):
             aws.sns.TopicSubscription(f"{name}-email-{index}", topic=topic.arn, protocol="email", endpoint=email, opts=child)
 
-        actions = [topic.arn]
-        # After the topic policy and key, so the first state change can already be delivered.
-        ready = pulumi.ResourceOptions(parent=self, depends_on=[key, topic_policy])
-        alarms = [
-            aws.cloudwatch.MetricAlarm(
-                f"{name}-{spec.role}",
-                name=alarm_name,
-                alarm_description=spec.description,
-                namespace=spec.namespace,
-                metric_name=spec.metric,
-                statistic=spec.statistic,
-                dimensions={spec.dimension: spec.value},
-                period=PERIOD,
-                evaluation_periods=1,
-                threshold=spec.threshold,
-                comparison_operator="GreaterThanThreshold",
-                # No datapoint means nothing happened (no errors, an empty queue): not an alarm.
-                treat_missing_data="notBreaching",
-                alarm_actions=actions,
-                ok_actions=actions,
-                opts=ready,
-            )
-            for spec, alarm_name in zip(specs, self.alarm_names, strict=True)
-        ]
-        body = pulumi.Output.all(
-            function_name=args.trigger_function_name,
+        self.alarm_target = AlarmTarget(topic.arn, (key, topic_policy), args.config, self, name)
+        for spec in specs:
+            metric_alarm(f"{name}-{spec.role}", spec, self.alarm_target, self)
+        # The state machine's execution logs say when an S3 create succeeded (a put, or a multipart upload's
+        # completion): the archive's writes, counted without any code in the pipeline. Level ALL logs them.
+        aws.cloudwatch.LogMetricFilter(
+            f"{name}-{ARCHIVE_METRIC}",
+            log_group_name=args.log_group_name,
+            pattern=ARCHIVE_WRITTEN_PATTERN,
+            metric_transformation=aws.cloudwatch.LogMetricFilterMetricTransformationArgs(
+                name=ARCHIVE_METRIC, namespace=archive_namespace(args.stack), value="1", unit="Count"
+            ),
+            opts=child,
+        )
+        shared = pulumi.Output.all(
             state_machine_arn=args.state_machine_arn,
             dlq_name=args.dlq_name,
-            stream_failures_queue_name=args.stream_failures_queue_name,
             audit_table_name=args.audit_table_name,
-            alarm_arns=pulumi.Output.all(*[alarm.arn for alarm in alarms]),
+            notify_function_name=args.notify_function_name,
         ).apply(
-            lambda names: dashboard_body(
+            lambda names: shared_widgets(
                 region=args.region,
-                iterator_age_ms=args.config.iterator_age_ms,
+                stack=args.stack,
+                stack_prefix=args.prefix,
+                topic_name=args.topic_name,
                 dlq_age_seconds=args.config.dlq_age_seconds,
+                alarm_arns=[alarm_arn(args.region, args.account_id, n) for n in self.alarm_names],
                 **names,
             )
         )
+        body = shared.apply(lambda widgets: dashboard_body(widgets, list(args.source_rows)))
         dashboard = aws.cloudwatch.Dashboard(f"{name}-dashboard", dashboard_name=args.prefix, dashboard_body=body, opts=child)
 
         self.topic_arn = topic.arn

@@ -33,4 +33,5 @@ class Notifications(pulumi.ComponentResource):
         for index, email in enumerate(args.emails):
             aws.sns.TopicSubscription(f"{name}-email-{index}", topic=topic.arn, protocol="email", endpoint=email, opts=child)
         self.topic_arn = topic.arn
+        self.topic_name = args.topic_name
         self.register_outputs({"topic_arn": self.topic_arn})

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import SourceConfig, TriggerConfig
+from components.dashboard import CHANGES_METRIC, METRIC_NAMESPACE
 from components.encryption import use_key
 from components.iam import allow
 from components.pipeline_function import FunctionDefaults, PipelineFunction, PipelineFunctionArgs
@@ -15,7 +16,6 @@ from components.queues import dead_letter_queue
 from components.workflow import PAYLOAD_PREFIX
 from functions.trigger import NOT_STARTED, STARTED
 
-METRIC_NAMESPACE = "changetrail"
 LOGGED_METRICS = {"ExecutionsStarted": STARTED, "StartExecutionFailed": NOT_STARTED}
 """Metrics counted from the trigger's log lines, so the function carries no metrics code (cold start)."""
 
@@ -99,6 +99,20 @@ class Trigger(pulumi.ComponentResource):
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        # The changes each started execution carries, per trigger: Powertools puts the function's name in every line.
+        aws.cloudwatch.LogMetricFilter(
+            f"{name}-{CHANGES_METRIC}",
+            log_group_name=function.log_group_name,
+            pattern=f'{{ $.message = "{STARTED}" }}',
+            metric_transformation=aws.cloudwatch.LogMetricFilterMetricTransformationArgs(
+                name=CHANGES_METRIC,
+                namespace=METRIC_NAMESPACE,
+                value="$.batch.recordCount",
+                unit="Count",
+                dimensions={"FunctionName": "$.function_name"},
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         filter_criteria = (
             aws.lambda_.EventSourceMappingFilterCriteriaArgs(
                 filters=[aws.lambda_.EventSourceMappingFilterCriteriaFilterArgs(pattern=p) for p in args.filter_patterns]

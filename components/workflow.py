@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +9,15 @@ import pulumi
 import pulumi_aws as aws
 
 import statemachine
-from components.config import ArchiveConfig, NotificationsConfig, RedactionConfig, SourceConfig, WorkflowConfig
+from components.config import (
+    ArchiveConfig,
+    NotificationsConfig,
+    RedactionConfig,
+    SourceConfig,
+    WorkflowConfig,
+    attribute_rules,
+    source_keys,
+)
 from components.encryption import use_key
 from components.iam import allow, policy_document, service_trust
 from components.pipeline_function import FunctionDefaults, PipelineFunction, PipelineFunctionArgs
@@ -58,21 +65,6 @@ class WorkflowArgs:
     archive_bucket_name: pulumi.Input[str]
     archive_role_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
-
-
-def source_keys(sources: tuple[SourceConfig, ...]) -> str:
-    """Decode's map of table -> key attributes (hash first), as JSON."""
-    return json.dumps({source.table_name: list(source.key_names) for source in sources}, separators=(",", ":"))
-
-
-def attribute_rules(sources: tuple[SourceConfig, ...]) -> str:
-    """Diff's map of table -> attribute rules, as JSON; tables without rules are left out."""
-    rules = {
-        source.table_name: {"ignore": list(source.ignore_attributes), "audit": list(source.audit_attributes)}
-        for source in sources
-        if source.ignore_attributes or source.audit_attributes
-    }
-    return json.dumps(rules, separators=(",", ":"))
 
 
 class Workflow(pulumi.ComponentResource):

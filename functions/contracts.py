@@ -13,6 +13,9 @@ from typing import Any, Literal, NotRequired, TypedDict
 CONTRACT_VERSION = 1
 EventName = Literal["INSERT", "MODIFY", "REMOVE"]
 EVENT_NAMES: tuple[EventName, ...] = ("INSERT", "MODIFY", "REMOVE")
+UNKNOWN_TABLE = "unknown"
+"""The table of a dead letter (or a failure summary) whose record names none; a non-empty word because SQS refuses
+empty attributes."""
 REQUIRED_VIEW_TYPE = "NEW_AND_OLD_IMAGES"
 IMAGES_BY_EVENT: dict[str, tuple[str, ...]] = {
     "INSERT": ("NewImage",),
@@ -174,8 +177,10 @@ class DeadLetter(TypedDict):
 
 
 class FailureCause(TypedDict):
-    """The cause a failed execution ends with, as JSON: the console and ERROR-level logs show the state and size."""
+    """The cause a failed execution ends with, as JSON: the console and ERROR-level logs show the state, size and table."""
 
     failedState: str
     records: int
     cause: str
+    table: str
+    """The source table of the chunk (``unknown`` when the input named none)."""

@@ -20,6 +20,7 @@ from functions.contracts import (
     IMAGES_BY_EVENT,
     REQUIRED_VIEW_TYPE,
     STATE_BUDGET,
+    UNKNOWN_TABLE,
     Change,
     Changes,
     ExecutionInput,
@@ -43,8 +44,6 @@ _deserializer = TypeDeserializer()
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 KEY_SEPARATOR = "|"
 ESCAPE = "\\"
-UNKNOWN_TABLE = "unknown"
-"""The table of a dead letter whose record names none; a non-empty word because SQS refuses empty attributes."""
 CAUSE_LIMIT = 2000
 """Characters of a rejected change's cause kept in the state (the dead letter keeps the whole input)."""
 

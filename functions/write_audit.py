@@ -325,6 +325,7 @@ def rejected_cause(rejected: list[Rejected], records: int) -> str:
         "failedState": first["state"],
         "records": records,
         "cause": f"{len(rejected)} of {records} changes dead-lettered alone, the rest audited and archived: {listed}{more}",
+        "table": first["table"],
     }
     return json.dumps(cause, ensure_ascii=False)
 

@@ -22,12 +22,11 @@ from typing import Any
 from changetrail import history
 from changetrail.archive import Archive, parse_time, reader_client
 from changetrail.console import graph
-from changetrail.executions import ExecutionSource, execution_name_of
+from changetrail.executions import ExecutionSource, execution_name_of, unnamed_note
 from changetrail.outputs import aws_client, source_tables
+from changetrail.redrive import PEEK_SECONDS as PEEK_VISIBILITY_SECONDS
 from changetrail.redrive import SERVICES, DeadLetter, Redriver, RedriveSettings, read_dead_letters, release
 
-PEEK_VISIBILITY_SECONDS = 10
-"""Letters are hidden this long while the console reads them, then released at once (a look, not a take)."""
 CONFIRM_SECONDS = 300
 """How long a dry run's confirmation stays valid for the real redrive."""
 READER_SECONDS = 1800
@@ -86,6 +85,7 @@ class PendingRedrive:
     error: str | None
     max_messages: int
     expires: float
+    table: str | None = None
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -135,13 +135,24 @@ class Console:
         return graph.execution_graph(self.definition())
 
     # -- executions ------------------------------------------------------------------------
-    def executions(self, status: str | None = None, limit: int = 25) -> dict[str, Any]:
-        """Recent executions, newest first; ``status`` keeps one status among them, as ``changetrail executions --status``."""
+    def executions(self, status: str | None = None, limit: int = 25, table: str | None = None) -> dict[str, Any]:
+        """Recent executions, newest first; ``status`` keeps one status among them, as ``changetrail executions --status``,
+        ``table`` one source table's, as ``--table``."""
         limit = max(1, min(limit, MAX_LIMIT))
-        found = self.history_source().recent(limit)
+        self._check_table(table)
+        source = self.history_source()
+        found = source.recent(limit, table)
         if status:
             found = [e for e in found if e.status == status.upper()]
-        return {"executions": [e.to_json() for e in found]}
+        answer: dict[str, Any] = {"executions": [e.to_json() for e in found], "table": table, "unnamed": 0}
+        if table and source.unnamed:
+            answer.update(unnamed=source.unnamed, note=unnamed_note(source.unnamed, table))
+        return answer
+
+    def _check_table(self, table: str | None) -> None:
+        tables = source_tables(self.outputs)
+        if table is not None and table not in tables:
+            raise ConsoleError(400, f"table {table!r} is not audited by this stack; its tables: {', '.join(tables)}")
 
     def execution(self, name: str) -> dict[str, Any]:
         """One execution: its view, the graph coloured by outcome, the event timeline, input and output."""
@@ -179,21 +190,23 @@ class Console:
     def _redriver(self, with_history: bool = False) -> Redriver:
         return Redriver(self.outputs, self.clients.redrive(), self.history_source() if with_history else None)
 
-    def dead_letters(self, limit: int = 100) -> dict[str, Any]:
-        """Every dead letter of both queues and the payload-bucket fallback, grouped by error and failed state.
+    def dead_letters(self, limit: int = 100, table: str | None = None) -> dict[str, Any]:
+        """Every dead letter of the queues and the payload-bucket fallback (of one source ``table``), grouped by error and
+        failed state.
 
         Queue messages are received (hidden a few seconds) and released at once, so a look
         never delays a redrive; the fallback letters are read in place. Not while this console
         runs a redrive: a look would hide from it letters it has yet to receive.
         """
         limit = max(1, min(limit, MAX_LIMIT))
+        self._check_table(table)
         redriver = self._redriver()
         sqs = self.clients.get("sqs")
         letters: list[tuple[str, DeadLetter]] = []
         if not self._redrive_lock.acquire(blocking=False):
             raise ConsoleError(409, "a redrive is running; look again when it has finished")
         try:
-            for url in redriver.queues():
+            for url in redriver.queues(table):
                 seen = list(read_dead_letters(sqs, url, limit, PEEK_VISIBILITY_SECONDS))
                 for letter in seen:
                     release(sqs, letter)
@@ -202,14 +215,16 @@ class Console:
         finally:
             self._redrive_lock.release()
         letters += [("fallback", letter) for letter in redriver.fallback_letters(limit)]
+        letters = [(source, letter) for source, letter in letters if table is None or letter.table == table]
         groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for source, letter in letters:
             groups.setdefault((letter.error, letter.failed_state), []).append(self._letter(source, letter))
         ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
         return {
-            "depth": redriver.depth(),
+            "table": table,
+            "depth": redriver.depth(table),
             "listed": len(letters),
-            "queues": [{"name": _queue_name(url), "url": url} for url in redriver.queues()],
+            "queues": [{"name": _queue_name(url), "url": url} for url in redriver.queues(table)],
             "fallback": f"s3://{self.outputs['payload_bucket_name']}/payloads/dead-letters/"
             if self.outputs.get("payload_bucket_name")
             else None,
@@ -231,6 +246,7 @@ class Console:
             "source": source,
             "where": letter.queue_url if not letter.in_bucket else f"{letter.queue_url}/{letter.receipt}",
             "kind": letter.kind,
+            "table": letter.table,
             "error": letter.error,
             "failedState": letter.failed_state,
             "attempt": letter.attempt,
@@ -258,20 +274,23 @@ class Console:
             pending = self._pending.pop(str(token), None)
             if pending is None or pending.expires < time.monotonic():
                 raise ConsoleError(409, "this confirmation is unknown, used or expired: run the dry run again")
-            settings = RedriveSettings(max_messages=pending.max_messages, error=pending.error, wait=True)
+            settings = RedriveSettings(max_messages=pending.max_messages, error=pending.error, wait=True, table=pending.table)
             with self._redrive_lock:
                 summary = self._redriver(with_history=True).run(settings)
             return {"dryRun": False, **summary.to_json()}
-        error = request.get("error") or None
+        error, table = request.get("error") or None, request.get("table") or None
         if error is not None and not isinstance(error, str):
             raise ConsoleError(400, "error must be an error name, e.g. S3.S3Exception")
+        if table is not None and not isinstance(table, str):
+            raise ConsoleError(400, "table must be a source table's name")
+        self._check_table(table)
         with self._redrive_lock:
-            summary = self._redriver().run(RedriveSettings(error=error, dry_run=True))
+            summary = self._redriver().run(RedriveSettings(error=error, dry_run=True, table=table))
         self._forget_expired()
         answer: dict[str, Any] = {"dryRun": True, **summary.to_json(), "confirmation": None}
         if summary.totals["would_redrive"]:
             token = secrets.token_urlsafe(18)
-            self._pending[token] = PendingRedrive(error, len(summary.outcomes), time.monotonic() + CONFIRM_SECONDS)
+            self._pending[token] = PendingRedrive(error, len(summary.outcomes), time.monotonic() + CONFIRM_SECONDS, table)
             answer.update(confirmation=token, expiresInSeconds=CONFIRM_SECONDS)
         return answer
 

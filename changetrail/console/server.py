@@ -5,8 +5,8 @@ Routes (all JSON but the page and its two static files):
 - ``GET /``, ``GET /static/console.js``, ``GET /static/console.css``: the page (package data;
   nothing is fetched from the internet, by the server or by the page);
 - ``GET /api/info``: the stack's names; ``GET /api/graph``: the deployed state machine, uncoloured;
-- ``GET /api/executions?status=FAILED&limit=25``; ``GET /api/executions/<name>``;
-- ``GET /api/dead-letters``; ``POST /api/redrive`` ``{"error": ...}`` (dry run) or ``{"confirm": <token>}``;
+- ``GET /api/executions?status=FAILED&limit=25&table=T``; ``GET /api/executions/<name>``;
+- ``GET /api/dead-letters?table=T``; ``POST /api/redrive`` ``{"error": ..., "table": ...}`` (dry run) or ``{"confirm": <token>}``;
 - ``GET /api/history?key=K&table=T&limit=N``; ``GET /api/archive-line?table=&time=&sequence=&eventId=``.
 
 The console acts with the operator's credentials, so it answers only requests addressed to
@@ -114,11 +114,13 @@ class ConsoleHandler(BaseHTTPRequestHandler):
         if path == "/api/graph":
             return self._json(console.graph())
         if path == "/api/executions":
-            return self._json(console.executions(query.get("status") or None, _number(query, "limit", 25)))
+            return self._json(
+                console.executions(query.get("status") or None, _number(query, "limit", 25), query.get("table") or None)
+            )
         if path.startswith("/api/executions/"):
             return self._json(console.execution(unquote(path.removeprefix("/api/executions/"))))
         if path == "/api/dead-letters":
-            return self._json(console.dead_letters(_number(query, "limit", 100)))
+            return self._json(console.dead_letters(_number(query, "limit", 100), query.get("table") or None))
         if path == "/api/history":
             return self._json(console.history(query.get("key", ""), query.get("table") or None, _number(query, "limit", 100)))
         if path == "/api/archive-line":

@@ -15,6 +15,7 @@ import importlib
 import pkgutil
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -32,15 +33,39 @@ execution_role_arn: str | None = None
 """The state machine's role: task roles are assumed as this principal (set by ``EmbeddedAws``)."""
 refused: list[str] = []
 """Task roles whose trust policy refused the state machine's role (newest last)."""
-unusable_roles: set[str] = set()
-"""Roles that cannot be assumed (fault injection): tasks using them act with the default account's keys."""
+unusable_roles: dict[str, Callable[[str, dict[str, Any]], bool]] = {}
+"""Roles that cannot be assumed (fault injection), for the calls (API action, parameters) the predicate names: those
+act with the default account's keys."""
 _lock = threading.Lock()
+
+
+class _Unusable:
+    """A task's client whose calls the predicate names go out as the pipeline account, the others as the role."""
+
+    def __init__(self, as_role: Any, as_pipeline: Any, when: Callable[[str, dict[str, Any]], bool]) -> None:
+        self._as_role, self._as_pipeline, self._when = as_role, as_pipeline, when
+
+    def __getattr__(self, name: str) -> Any:
+        chosen = getattr(self._as_role, name)
+        if not callable(chosen) or name.startswith("_"):
+            return chosen
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            client_ = self._as_pipeline if self._when(name, kwargs) else self._as_role
+            return getattr(client_, name)(*args, **kwargs)
+
+        return call
 
 
 def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
     role_arn = getattr(state_credentials, "role_arn", None) or ""
-    if role_arn in unusable_roles:
-        role_arn = ""
+    when = unusable_roles.get(role_arn)
+    if when is None:
+        return _client_for(region, service, role_arn)
+    return _Unusable(_client_for(region, service, role_arn), _client_for(region, service, ""), when)
+
+
+def _client_for(region: str, service: str, role_arn: str) -> Any:
     key = (region, service, role_arn)
     with _lock:
         if key not in _clients:

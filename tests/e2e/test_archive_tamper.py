@@ -20,6 +20,7 @@ from changetrail.archive import Archive
 from changetrail.embedded import ARCHIVE_ACCOUNT, authorization, client, faults, stepfunctions
 from changetrail.embedded.accounts import role_credentials
 from tests.e2e.conftest import archive_objects, archive_versions, audit_rows
+from tests.e2e.test_redrive import break_archive, fix_archive
 
 pytestmark = pytest.mark.e2e
 
@@ -266,3 +267,42 @@ def test_verify_prints_a_table_by_default(aws, capsys, tmp_path):
     assert cli.main(["verify", "--outputs", str(outputs)]) == 1
     out = capsys.readouterr().out
     assert "1 finding(s): missing-row 1" in out and row["id"]["S"][:8] in out and "REMOVE row is not in the Audit table" in out
+
+
+def test_verify_tells_a_row_waiting_in_the_dlq_pending_from_a_forged_one_in_one_run(aws, capsys, tmp_path):
+    some_changes(aws)
+    # GIVEN a change whose rows were written but whose archive write failed: it waits in the DLQ
+    policy = break_archive(aws)
+    client("dynamodb").put_item(TableName="Configuration", Item={"key": {"S": "LATE"}, "value": {"N": "7"}})
+    aws.settle()
+    fix_archive(aws, policy)
+    (late,) = [r for r in audit_rows(aws) if r["itemKey"]["S"] == "LATE"]
+    # AND a forged row
+    forged = {**audit_rows(aws)[0], "id": {"S": str(uuid.uuid4())}, "eventId": {"S": "forged"}}
+    client("dynamodb").put_item(TableName="Audit", Item=forged)
+
+    code, report = run_verify(aws, capsys=capsys, tmp_path=tmp_path)
+
+    assert code == 1
+    kinds = {f["audit_id"]: f["kind"] for f in report["findings"]}
+    assert kinds == {late["id"]["S"]: "pending", forged["id"]["S"]: "unexpected-row"}
+    (pending,) = [f for f in report["findings"] if f["kind"] == "pending"]
+    assert "waiting in changetrail-dev-dlq" in pending["detail"] and pending["event_id"] == late["eventId"]["S"]
+    assert report["waiting_changes"] == 1 and not report["only_pending"]
+    code, _ = run_verify(aws, "--allow-pending", capsys=capsys, tmp_path=tmp_path)
+    assert code == 1, "a forged row fails verify whatever waits"
+
+    # WHEN only the pending row is left, THEN verify still exits 1, and 0 only when asked to allow it
+    client("dynamodb").delete_item(TableName="Audit", Key={"id": forged["id"]})
+    code, report = run_verify(aws, capsys=capsys, tmp_path=tmp_path)
+    assert code == 1 and report["only_pending"] and report["counts"] == {"pending": 1}
+    code, _ = run_verify(aws, "--allow-pending", capsys=capsys, tmp_path=tmp_path)
+    assert code == 0
+    assert cli.main(["verify", "--outputs", str(tmp_path / "out.json")]) == 1
+    assert "changetrail redrive --table Configuration --dry-run, then --wait" in capsys.readouterr().out
+
+    # AND once redriven, it is archived and explained
+    assert cli.main(["redrive", "--outputs", str(tmp_path / "out.json"), "--wait"]) == 0
+    capsys.readouterr()
+    code, report = run_verify(aws, capsys=capsys, tmp_path=tmp_path)
+    assert code == 0 and report["clean"] and report["waiting_changes"] == 0

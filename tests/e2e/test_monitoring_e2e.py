@@ -66,8 +66,7 @@ def test_dashboard_body_is_stored_and_names_the_stack(aws):
     assert aws.outputs["state_machine_arn"] in text
     assert aws.outputs["trigger_function_name"] in text
     assert f"{PREFIX}-dlq" in text and f"{PREFIX}-stream-failures" in text
-    (alarm_widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
-    listed = {arn.rsplit(":", 1)[1] for arn in alarm_widget["properties"]["alarms"]}
+    listed = {arn.rsplit(":", 1)[1] for w in body["widgets"] if w["type"] == "alarm" for arn in w["properties"]["alarms"]}
     assert listed == ALARMS
     assert aws.outputs["console_urls"]["dashboard"].endswith(f"#dashboards/dashboard/{aws.outputs['dashboard_name']}")
 
@@ -77,3 +76,17 @@ def test_monitoring_can_be_turned_off(deploy):
     assert not client("cloudwatch").describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"]
     assert not client("cloudwatch").list_dashboards()["DashboardEntries"]
     assert "ops_topic_arn" not in aws.outputs
+
+
+def test_with_two_sources_cloudwatch_holds_both_triggers_and_both_queues_alarms_and_the_dashboard_names_both(deploy):
+    sources = [{"tableName": "Alpha", "hashKey": "key"}, {"tableName": "Beta", "hashKey": "key"}]
+    aws = deploy({"changetrail:source": None, "changetrail:sources": sources})
+    alarms = {a["AlarmName"]: a for a in client("cloudwatch").describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"]}
+
+    assert set(alarms) == ALARMS | set(aws.outputs["sources"][1]["alarm_names"])
+    beta = aws.outputs["sources"][1]
+    watched = {d["Value"] for name in beta["alarm_names"] for d in alarms[name]["Dimensions"]}
+    assert watched == {beta["trigger_function_name"], beta["stream_failures_queue_name"]}
+    assert all("Source table Beta: " in alarms[name]["AlarmDescription"] for name in beta["alarm_names"])
+    text = client("cloudwatch").get_dashboard(DashboardName=aws.outputs["dashboard_name"])["DashboardBody"]
+    assert "Source table `Alpha`" in text and "Source table `Beta`" in text

@@ -106,7 +106,9 @@ def test_half_the_changes_fail_then_redrive_gets_every_one_through_exactly_once(
 
     # THEN running it again finishes the job: nothing lost, nothing duplicated, the DLQ empty
     summary = redriver(aws).run(RedriveSettings(wait=True, visibility_timeout=5))
-    assert summary.totals == {"redriven": 8, "succeeded": 8, "failed_again": 0, "left": 0, "would_redrive": 0, "in_flight": 0}
+    assert summary.totals == {
+        "redriven": 8, "succeeded": 8, "failed_again": 0, "left": 0, "would_redrive": 0, "in_flight": 0, "other_tables": 0
+    }  # fmt: skip
     assert dlq_depth(aws) == 0
     assert_each_change_exactly_once(aws, 200)
 
@@ -222,3 +224,37 @@ def test_letters_an_interrupted_run_still_hides_are_reported_in_flight_with_when
     assert "in flight 1" in summary.render() and "(45 s if a redrive took them)" in summary.render()
     sqs.change_message_visibility(QueueUrl=aws.outputs["dlq_url"], ReceiptHandle=taken["ReceiptHandle"], VisibilityTimeout=0)
     assert redriver(aws).run(RedriveSettings(wait=True)).totals["succeeded"] == 1
+
+
+def test_a_stream_failures_redrive_runs_no_modify_the_attribute_rules_ignore(deploy):
+    aws = deploy({"changetrail:source": {"ignoreAttributes": ["seen"]}, "changetrail:trigger": {"maximumRetryAttempts": 1}})
+    ddb = client("dynamodb")
+    ddb.put_item(TableName="Configuration", Item={"key": {"S": "K"}, "value": {"N": "1"}, "seen": {"S": "t1"}})
+    aws.settle()
+    before = {e["executionArn"] for e in aws.executions()}
+
+    def trigger_down(function_name, event):
+        if function_name == aws.outputs["trigger_function_name"]:
+            raise RuntimeError("trigger unavailable")
+
+    # GIVEN the trigger gives up on a MODIFY of only the ignored attribute, and on an insert
+    lambdas.hooks.append(trigger_down)
+    try:
+        ddb.put_item(TableName="Configuration", Item={"key": {"S": "K"}, "value": {"N": "1"}, "seen": {"S": "t2"}})
+        ddb.put_item(TableName="Configuration", Item={"key": {"S": "J"}, "value": {"N": "5"}})
+        aws.pump()
+    finally:
+        lambdas.hooks.remove(trigger_down)
+    assert len(audit_rows(aws)) == 1
+
+    # WHEN the stream-failures queue is redriven
+    summary = redriver(aws).run(RedriveSettings(wait=True, visibility_timeout=1))
+
+    # THEN only the insert runs again; the ignored MODIFY stays ignored, and its letter is done with
+    sfn = client("stepfunctions")
+    started = [e for e in aws.executions() if e["executionArn"] not in before]
+    inputs = [json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"]) for e in started]
+    assert [record["dynamodb"]["Keys"]["key"]["S"] for i in inputs for record in i["records"]] == ["J"]
+    assert any("1 with nothing to audit" in o.detail for o in summary.outcomes), [o.detail for o in summary.outcomes]
+    assert drain(aws.outputs["stream_failures_queue_url"]) == []
+    assert sorted(row["itemKey"]["S"] for row in audit_rows(aws)) == ["J", "K"]

@@ -13,17 +13,20 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import pulumi
 import pytest
+from google.protobuf.json_format import MessageToDict
 from pulumi.runtime.mocks import MockMonitor
 
 from changetrail.embedded.program import run_program
 from changetrail.stack_config import stack_config
 
 STACK = "dev"
+PROJECT = "changetrail"
+STACK_TYPE = "pulumi:pulumi:Stack"
 PIPELINE_ACCOUNT = "111111111111"
 REGION = "us-east-1"
 DEV_CONFIG = stack_config(STACK)
@@ -61,6 +64,8 @@ class Recorded:
     account: str
     urn: str = ""
     parent_urn: str = ""
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    """The alias specs the program gave (``name``, ``type``, ``parentUrn``, ``noParent``), as the engine receives them."""
 
     @property
     def provider_name(self) -> str:
@@ -241,6 +246,38 @@ class Run(NamedTuple):
         assert len(found) == 1, f"expected one {typ} for {resource.name}, found {[r.name for r in found]}"
         return found[0]
 
+    def former_urns(self) -> dict[str, set[str]]:
+        """URN -> every URN the engine would take the resource to have had: its own, its aliases' and those its
+        parents' aliases imply (the engine's rules: a spec's unset fields are the resource's own; a child whose name
+        starts with its parent's is renamed with it)."""
+        by_urn = {r.urn: r for r in self.resources}
+        known: dict[str, set[str]] = {}
+
+        def aliases_of(urn: str) -> set[str]:
+            if urn in known:
+                return known[urn]
+            resource = by_urn.get(urn)
+            if resource is None:  # the stack itself
+                return set()
+            own = set()
+            for spec in resource.aliases:
+                if spec.get("urn"):
+                    own.add(spec["urn"])
+                    continue
+                parent = "" if spec.get("noParent") else spec.get("parentUrn") or resource.parent_urn
+                own.add(engine_urn(parent, spec.get("type") or resource.typ, spec.get("name") or resource.name))
+            inherited = set()
+            parent = by_urn.get(resource.parent_urn)
+            for parent_alias in aliases_of(resource.parent_urn):
+                for name in {resource.name, *(alias.rsplit("::", 1)[-1] for alias in own)}:
+                    if parent is not None and name.startswith(parent.name):
+                        name = parent_alias.rsplit("::", 1)[-1] + name[len(parent.name) :]
+                    inherited.add(engine_urn(parent_alias, resource.typ, name))
+            known[urn] = own | inherited
+            return known[urn]
+
+        return {r.urn: {r.urn, *aliases_of(r.urn)} for r in self.resources}
+
     def role_policies(self) -> dict[str, list[dict[str, Any]]]:
         """Role logical name -> the statements of its inline policies, parsed."""
         roles = {r.id: r.name for r in self.of_type("aws:iam/role:Role")}
@@ -252,24 +289,43 @@ class Run(NamedTuple):
         return policies
 
 
+def engine_urn(parent_urn: str, typ: str, name: str) -> str:
+    """A URN as the Pulumi engine makes it: the parent's whole type chain, the stack's children without one.
+
+    (The mock monitor keeps only the parent's own type, so a component moved under another would keep its
+    grandchildren's URNs there, and a test of aliases would pass that fails on ``pulumi up``.)"""
+    chain = parent_urn.split("::")[2] if parent_urn else ""
+    if chain and chain != STACK_TYPE:
+        typ = f"{chain}${typ}"
+    return f"urn:pulumi:{STACK}::{PROJECT}::{typ}::{name}"
+
+
 def run(overrides: dict[str, Any] | None = None, mocks: RecordingMocks | None = None) -> Run:
     """Run ``__main__.py`` for the dev stack with ``overrides`` under ``mocks``; raise what the program raises."""
     mocks = mocks or RecordingMocks()
     parents: dict[str, str] = {}
-    make_urn = MockMonitor.make_urn
+    aliases: dict[str, list[dict[str, Any]]] = {}
+    register = MockMonitor.RegisterResource
 
     def recording_make_urn(monitor: MockMonitor, parent: str, type_: str, name: str) -> str:
-        urn = make_urn(monitor, parent, type_, name)
+        urn = engine_urn(parent, type_, name)
         parents[urn] = parent
         return urn
 
+    def recording_register(monitor: MockMonitor, request: Any) -> Any:
+        urn = engine_urn(request.parent, request.type, request.name)
+        aliases[urn] = [MessageToDict(alias.spec) if alias.HasField("spec") else {"urn": alias.urn} for alias in request.aliases]
+        return register(monitor, request)
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(MockMonitor, "make_urn", recording_make_urn)
+        patch.setattr(MockMonitor, "RegisterResource", recording_register)
         outputs = run_program(mocks, STACK, with_overrides(DEV_CONFIG, overrides or {}))
     by_key = {(urn.split("::")[2].split("$")[-1], urn.split("::")[-1]): urn for urn in parents}
     for resource in mocks.resources:
         resource.urn = by_key[(resource.typ, resource.name)]
         resource.parent_urn = parents[resource.urn]
+        resource.aliases = aliases.get(resource.urn, [])
     return Run(mocks.resources, outputs)
 
 

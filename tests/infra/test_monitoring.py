@@ -16,7 +16,7 @@ from components.console_urls import (
     queue_console_url,
     state_machine_console_url,
 )
-from components.dashboard import dashboard_body
+from components.dashboard import SourceRow, dashboard_body, shared_widgets, source_row
 from components.encryption import ADMINISTER_ACTIONS, USE_ACTIONS
 from tests.infra.conftest import ARCHIVE_ACCOUNT as ARCHIVE
 from tests.infra.conftest import PIPELINE_ACCOUNT, REGION, Recorded, run, with_overrides
@@ -218,36 +218,45 @@ def test_dashboard_graphs_every_alarmed_metric_plus_throughput(program):
     assert ("AWS/Lambda", "Errors", "FunctionName", function) in metrics
 
 
-def test_dashboard_widgets_name_their_region_and_the_alarm_widget_lists_every_alarm(program):
+def test_dashboard_widgets_name_their_region_and_each_alarm_widget_lists_its_alarms(program):
     body = dashboard(program)
     for widget in body["widgets"]:
         assert {"x", "y", "width", "height"} <= set(widget)
+        assert widget["x"] + widget["width"] <= 24, widget
         if widget["type"] == "metric":
             assert widget["properties"]["region"] == REGION
-    (alarm_widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
-    assert alarm_widget["properties"]["alarms"] == alarm_arns(program)
+    listed = [w["properties"]["alarms"] for w in body["widgets"] if w["type"] == "alarm"]
+    assert len(listed) == 2, "the shared alarms, then the source's"
+    shared, source = listed
+    assert sorted(shared + source) == alarm_arns(program)
+    assert all(arn.split(":alarm:")[1].startswith((f"{PREFIX}-trigger-", f"{PREFIX}-stream-failures-")) for arn in source)
 
 
 def test_dashboard_body_is_a_deterministic_pure_function_of_names():
-    names = {
+    shared = {
         "region": "eu-west-1",
-        "function_name": "fn",
+        "stack": "prod",
+        "stack_prefix": "changetrail-prod",
         "state_machine_arn": "arn:aws:states:eu-west-1:111111111111:stateMachine:m",
         "dlq_name": "q1",
-        "stream_failures_queue_name": "q2",
         "audit_table_name": "Audit",
-        "iterator_age_ms": 5000,
+        "topic_name": "changetrail-prod-changes",
+        "notify_function_name": "changetrail-prod-notify",
         "dlq_age_seconds": 120,
     }
-    text = dashboard_body(**names, alarm_arns=["b", "a"])
-    body = json.loads(text)
-    assert ("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "q2") in graphed(body)
-    annotated = [
-        w["properties"]["annotations"]["horizontal"][0]["value"] for w in body["widgets"] if "annotations" in w["properties"]
-    ]
-    assert annotated == [5000, 120]
+    row = SourceRow("Orders", "fn", "q2", ("arn:b", "arn:a"))
+
+    def body(alarms: list[str]) -> str:
+        return dashboard_body(shared_widgets(**shared, alarm_arns=alarms), [source_row(row, "eu-west-1", 5000, 120)])
+
+    text = body(["b", "a"])
+    widgets = json.loads(text)["widgets"]
+    assert ("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "q2") in graphed({"widgets": widgets})
+    assert ("changetrail/prod", "ArchiveObjectsWritten") in graphed({"widgets": widgets})
+    annotated = [w["properties"]["annotations"]["horizontal"][0]["value"] for w in widgets if "annotations" in w["properties"]]
+    assert annotated == [120, 5000, 120], "the pipeline DLQ's age, then the source's iterator age and queue age"
     # Same names, same body: no spurious dashboard diffs on `pulumi up`.
-    assert text == dashboard_body(**names, alarm_arns=["a", "b"])
+    assert text == body(["a", "b"])
 
 
 # -- console URLs --------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -130,3 +131,31 @@ def test_given_tables_whose_names_differ_only_in_characters_names_cannot_hold_th
     queues = [source["stream_failures_queue_url"] for source in program.outputs["sources"]]
     assert len(set(functions)) == len(set(queues)) == 3, (functions, queues)
     assert len({r.urn for r in program.resources}) == len(program.resources)
+
+
+BEFORE = json.loads((Path(__file__).parent / "data" / "urns-before-per-source-components.json").read_text())
+"""Every resource's URN (and name) as the program declared it before each source had a component of its own,
+recorded with that program (commit 95a7d52) under the same mocks: what deployed stacks hold."""
+
+
+@pytest.mark.parametrize(
+    ("variant", "recorded"), [("dev", "one source (Pulumi.dev.yaml)"), ("three", "three sources (tests/infra/test_sources.py)")]
+)
+def test_given_a_stack_deployed_before_sources_had_components_then_each_resource_is_its_former_self_by_urn_or_alias(
+    variant, recorded, request
+):
+    program: Run = request.getfixturevalue(variant)
+    before = BEFORE[recorded]
+    former = program.former_urns()
+    claimed = {old: [new for new, urns in former.items() if old in urns] for old in before}
+
+    assert {old: new for old, new in claimed.items() if len(new) != 1} == {}, "each former resource is exactly one now"
+    by_urn = {r.urn: r for r in program.resources}
+    renamed = {
+        old: by_urn[new].inputs.get("name") or by_urn[new].inputs.get("dashboardName") or ""
+        for old, (new,) in claimed.items()
+        if (by_urn[new].inputs.get("name") or by_urn[new].inputs.get("dashboardName") or "") != before[old]
+    }
+    assert renamed == {}, "and keeps its AWS name"
+    moved = [old for old in before if old not in former.get(old, set())]
+    assert moved, "the aliases are what keeps them: some URNs did change"

@@ -64,17 +64,21 @@ def test_the_page_and_its_assets_come_from_the_package_and_name_nothing_outside(
 def test_api_routes_reach_the_console_with_their_parameters(server):
     running, console = server
     assert request(running, "GET", "/api/executions?status=FAILED&limit=5")[2] == {"called": "executions"}
+    request(running, "GET", "/api/executions?table=orders.v2")
     request(running, "GET", "/api/executions/chg-1%3Ax")
     request(running, "GET", "/api/history?key=K%7C1&table=T")
     request(running, "GET", "/api/archive-line?table=T&time=2026-01-01T00:00Z&sequence=12&eventId=e")
     request(running, "GET", "/api/dead-letters")
+    request(running, "GET", "/api/dead-letters?table=Beta")
     request(running, "POST", "/api/redrive", {"error": "S3.S3Exception"}, **{"Content-Type": "application/json"})
     assert console.asked == [
-        ("executions", ("FAILED", 5)),
+        ("executions", ("FAILED", 5, None)),
+        ("executions", (None, 25, "orders.v2")),
         ("execution", ("chg-1:x",)),
         ("history", ("K|1", "T", 100)),
         ("archive_line", ("T", "2026-01-01T00:00Z", "12", "e")),
-        ("dead_letters", (100,)),
+        ("dead_letters", (100, None)),
+        ("dead_letters", (100, "Beta")),
         ("redrive", ({"error": "S3.S3Exception"},)),
     ]
 

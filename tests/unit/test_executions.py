@@ -11,7 +11,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from changetrail.executions import Event, LogsHistory, NoSuchExecutionError, build_execution, render_timeline
+from changetrail.executions import (
+    Event,
+    LogsHistory,
+    NoSuchExecutionError,
+    build_execution,
+    of_table,
+    render_list,
+    render_timeline,
+)
 
 RECORDED = Path(__file__).resolve().parents[1] / "events" / "express_execution_logs.jsonl"
 GROUP = "/aws/vendedlogs/states/changetrail-prod-pipeline"
@@ -253,3 +261,41 @@ def test_a_cause_that_is_not_a_summary_is_shown_as_it_is():
     events = [event("ExecutionFailed", 1, 2, error="States.Runtime", cause="not json {")]
 
     assert build_execution("chg-3", "arn", events).cause == "not json {"
+
+
+STREAM = "arn:aws:dynamodb:us-east-1:111111111111:table/{}/stream/2026-12-01T00:00:00.000"
+
+
+def started(table: str) -> Event:
+    given = {"version": 1, "batch": {"eventSourceArn": STREAM.format(table), "recordCount": 2}, "records": []}
+    return event("ExecutionStarted", 0, 1, input=json.dumps(given))
+
+
+def test_an_execution_names_the_table_its_input_is_of_or_failing_without_input_the_one_its_summary_names():
+    assert build_execution("a", "arn", [started("Orders"), event("ExecutionSucceeded", 1, 2)]).table == "Orders"
+    summary = json.dumps({"failedState": "Archive", "records": 3, "cause": "403", "table": "Beta"})
+    assert build_execution("b", "arn", [event("ExecutionFailed", 1, 2, error="S3.AccessDenied", cause=summary)]).table == "Beta"
+    unknown = json.dumps({"failedState": "Decode", "records": 0, "cause": "?", "table": "unknown"})
+    assert build_execution("c", "arn", [event("ExecutionFailed", 1, 2, error="X", cause=unknown)]).table is None
+    assert build_execution("d", "arn", [event("ExecutionSucceeded", 1, 2)]).table is None, "no input logged"
+
+
+def test_one_tables_executions_leave_out_the_others_and_count_those_that_name_none():
+    executions = [
+        build_execution("a", "arn:a", [started("Alpha"), event("ExecutionSucceeded", 1, 2)]),
+        build_execution("b", "arn:b", [started("Beta"), event("ExecutionSucceeded", 1, 2)]),
+        build_execution("c", "arn:c", [event("ExecutionSucceeded", 1, 2)]),
+    ]
+    assert of_table(executions, None) == (executions, 0)
+    assert [e.name for e in of_table(executions, "Beta")[0]] == ["b"] and of_table(executions, "Beta")[1] == 1
+    listed = render_list(executions)
+    assert listed.splitlines()[0].split()[-2:] == ["TABLE", "ERROR"]
+    assert [line.split()[5] for line in listed.splitlines()[1:]] == ["Alpha", "Beta", "-"]
+
+
+def test_from_express_logs_one_tables_executions_are_those_whose_logged_input_names_it(logs):
+    source = history(logs)
+    every = source.recent(10)
+    assert every and {e.table for e in every} == {"Configuration"}, "the recording logged each execution's input"
+    assert [e.arn for e in source.recent(10, "Configuration")] == [e.arn for e in every]
+    assert source.recent(10, "Orders") == [] and source.unnamed == 0

@@ -178,13 +178,16 @@ def test_given_the_dlq_unavailable_when_sending_fails_then_the_same_letter_goes_
 
 
 def test_given_the_end_of_the_failure_path_when_inspected_then_it_fails_with_the_error_and_a_summary(states):
-    # The cause names the failed state and the chunk's size, so ERROR-level logs (no state events) tell them.
+    # The cause names the failed state, the chunk's size and its table, so ERROR-level logs (no state events) and
+    # logs without execution data tell them.
     assert states["Failed"] == {"Type": "Fail", "ErrorPath": "$.deadLetter.error", "CausePath": "States.JsonToString($.failure)"}
     assert states["DeadLetter"]["Parameters"]["failure"] == {
         "failedState.$": "$.failedState",
         "cause.$": "$.error.Cause",
         "records.$": "$.batch.recordCount",
+        "table.$": "States.ArrayGetItem(States.StringSplit($.batch.eventSourceArn, '/'), 1)",
     }
+    assert states["DeadLetterOfUnknownSize"]["Parameters"]["failure"]["table"] == "unknown"
 
 
 def test_given_rejected_changes_when_the_execution_ends_then_each_gets_its_own_dead_letter_and_it_fails(states):

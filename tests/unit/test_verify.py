@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from changetrail.verify import ArchivedChange, compare_rows, compare_source, expected_rows, newest_images, rediff
+from changetrail.verify import (
+    ArchivedChange,
+    Report,
+    compare_rows,
+    compare_source,
+    expected_rows,
+    explain_pending,
+    newest_images,
+    rediff,
+)
 from functions.diff import archive_line, audit_rows
 from functions.write_audit import WriteSettings
 
@@ -86,3 +95,26 @@ def test_source_items_are_explained_only_by_their_newest_archived_image():
     assert found == {("K", "source-unexplained"), ("NEW", "source-unexplained")}
     missing = {f.item_key: f.detail for f in compare_source("Configuration", {}, newest)}
     assert "missing" in missing["K"]
+
+
+def test_an_unexpected_row_of_a_change_waiting_in_a_dead_letter_queue_is_pending_and_names_the_queue():
+    def row(audit_id: str, event_id: str, table: str = "Configuration") -> dict:
+        return {"id": {"S": audit_id}, "eventName": {"S": "INSERT"}, "eventId": {"S": event_id}, "table": {"S": table},
+                "itemKey": {"S": "K"}}  # fmt: skip
+
+    expected, _ = expected_rows([ArchivedChange(KEY, MODIFY)], WriteSettings())
+    missing = sorted(expected)[0]
+    actual = {i: dict(e.row) for i, e in expected.items() if i != missing}
+    actual |= {"late": row("late", "e-late"), "forged": row("forged", "e-forged"), "other": row("other", "e-late", "Orders")}
+    waiting = {("Configuration", "e-late"): "changetrail-dev-dlq"}
+
+    found = {f.audit_id: f for f in explain_pending(compare_rows(expected, actual), waiting)}
+
+    assert {i: f.kind for i, f in found.items()} == {
+        missing: "missing-row", "late": "pending", "forged": "unexpected-row", "other": "unexpected-row"
+    }, "the same event id in another table is not the change that waits"  # fmt: skip
+    assert "waiting in changetrail-dev-dlq" in found["late"].detail and "--table Configuration" in found["late"].detail
+    report = Report("s", "e", ["Configuration"], findings=[found["late"]])
+    assert report.only_pending and not report.clean
+    assert not Report("s", "e", [], findings=[found["late"], found["forged"]]).only_pending
+    assert not Report("s", "e", []).only_pending, "a clean report has nothing pending"

@@ -358,6 +358,7 @@ def test_given_no_rejection_when_written_then_no_rejected_cause(make_change, dif
 def test_given_earlier_rejections_when_written_then_the_execution_will_fail_naming_the_first(make_change, diffed):
     earlier = {
         "eventId": "e-0",
+        "table": "Configuration",
         "sequenceNumber": "1",
         "state": "Decode",
         "error": "MalformedStreamRecordError",
@@ -369,6 +370,7 @@ def test_given_earlier_rejections_when_written_then_the_execution_will_fail_nami
     assert output["rejected"] == [earlier]
     cause = json.loads(output["rejectedCause"])
     assert cause["failedState"] == "Decode" and "e-0 in Decode: MalformedStreamRecordError: no Keys" in cause["cause"]
+    assert cause["table"] == "Configuration", "logs without the input still say which source failed"
 
 
 def test_given_the_environment_when_settings_load_then_table_mode_and_redaction_come_from_it(monkeypatch):

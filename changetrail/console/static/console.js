@@ -44,42 +44,57 @@ function stopTimer() { if (timer) clearInterval(timer); timer = null; }
 function every(ms, action) { stopTimer(); timer = setInterval(action, ms); }
 function query(hash) { return new URLSearchParams(hash.split("?")[1] || ""); }
 
+/** A choice of the stack's source tables ("" for all of them), preselected from the view's ?table=. */
+function tableFilter(id, params) {
+  const chosen = params.get("table") || "";
+  return h("select", {id, "aria-label": "source table"},
+    ["", ...(info.source_tables || [])].map((t) => h("option", {value: t, selected: t === chosen}, t || "all tables")));
+}
+
 // -- executions ------------------------------------------------------------------------------
 function executionsView(params) {
   const statusSelect = h("select", {id: "status-filter", "aria-label": "status"},
     ["", "RUNNING", "SUCCEEDED", "FAILED"].map((s) => h("option", {value: s, selected: s === (params.get("status") || "")}, s || "all statuses")));
   const limitSelect = h("select", {id: "limit", "aria-label": "how many"},
     [25, 50, 100, 200].map((n) => h("option", {value: n, selected: String(n) === (params.get("limit") || "25")}, `last ${n}`)));
+  const tableSelect = tableFilter("executions-table", params);
   const auto = h("input", {type: "checkbox", id: "auto-refresh", checked: true});
   const updated = h("span", {class: "muted", id: "updated"});
   const body = h("tbody", {id: "executions-body"});
   const table = h("table", {id: "executions"},
-    h("thead", {}, h("tr", {}, ["Status", "Name", "Started (UTC)", "Duration", "Records", "Error in state"].map((t, i) =>
-      h("th", {class: i === 3 || i === 4 ? "num" : null}, t)))), body);
+    h("thead", {}, h("tr", {}, ["Status", "Name", "Table", "Started (UTC)", "Duration", "Records", "Error in state"].map((t, i) =>
+      h("th", {class: i === 4 || i === 5 ? "num" : null}, t)))), body);
   const message = h("div");
   async function load() {
     try {
       const params = new URLSearchParams({limit: limitSelect.value});
       if (statusSelect.value) params.set("status", statusSelect.value);
+      if (tableSelect.value) params.set("table", tableSelect.value);
       const data = await api(`/api/executions?${params}`);
       body.replaceChildren(...data.executions.map((e) => h("tr", {"data-name": e.name, "data-status": e.status},
         h("td", {}, status(e.status)),
         h("td", {class: "mono"}, h("a", {href: `#/executions/${encodeURIComponent(e.name)}`}, e.name)),
+        h("td", {class: "table-name"}, e.table || "-"),
         h("td", {}, when(e.start)),
         h("td", {class: "num"}, seconds(e.seconds)),
         h("td", {class: "num"}, e.records ?? "-"),
         h("td", {}, e.error ? `${e.error}${e.failed_state ? ` in ${e.failed_state}` : ""}` : ""))));
-      message.replaceChildren(data.executions.length ? "" : h("p", {class: "muted"}, "No executions yet: change an item of the source table."));
+      message.replaceChildren(data.executions.length ? "" : h("p", {class: "muted"}, "No executions yet: change an item of the source table."),
+        data.note ? h("p", {class: "muted", id: "unnamed-note"}, data.note) : "");
       updated.textContent = `updated ${new Date().toLocaleTimeString()}`;
     } catch (error) { message.replaceChildren(failure(error)); }
   }
-  const refilter = () => { history.replaceState(null, "", `#/executions?status=${statusSelect.value}&limit=${limitSelect.value}`); load(); };
+  const refilter = () => {
+    history.replaceState(null, "", `#/executions?status=${statusSelect.value}&limit=${limitSelect.value}&table=${encodeURIComponent(tableSelect.value)}`);
+    load();
+  };
   statusSelect.addEventListener("change", refilter);
   limitSelect.addEventListener("change", refilter);
+  tableSelect.addEventListener("change", refilter);
   auto.addEventListener("change", () => (auto.checked ? every(REFRESH_MS, load) : stopTimer()));
   setMain(h("section", {class: "panel"},
     h("h2", {}, `Executions of ${info.state_machine_name || "the state machine"}`),
-    h("div", {class: "toolbar"}, statusSelect, limitSelect, h("button", {id: "refresh", onclick: load}, "Refresh"),
+    h("div", {class: "toolbar"}, statusSelect, tableSelect, limitSelect, h("button", {id: "refresh", onclick: load}, "Refresh"),
       h("label", {}, auto, " auto-refresh"), h("span", {class: "grow"}), updated),
     message, table));
   load();
@@ -150,14 +165,15 @@ function renderExecution(container, data) {
 }
 
 // -- dead letters ----------------------------------------------------------------------------
-function deadLettersView() {
+function deadLettersView(params) {
   const list = h("div", {id: "dead-letters"}, h("p", {class: "muted"}, "Loading…"));
   const result = h("div", {id: "redrive-result"});
   const errorFilter = h("select", {id: "redrive-error", "aria-label": "error"}, h("option", {value: ""}, "every error"));
+  const tableSelect = tableFilter("dead-letters-table", params);
   const dryRun = h("button", {id: "dry-run", class: "primary"}, "Dry run redrive");
   async function load() {
     try {
-      const data = await api("/api/dead-letters");
+      const data = await api(`/api/dead-letters${tableSelect.value ? `?table=${encodeURIComponent(tableSelect.value)}` : ""}`);
       const errors = [...new Set(data.groups.map((g) => g.error))];
       const chosen = errorFilter.value;
       errorFilter.replaceChildren(h("option", {value: ""}, "every error"),
@@ -169,18 +185,23 @@ function deadLettersView() {
         ...data.groups.map(renderGroup));
     } catch (error) { list.replaceChildren(failure(error)); }
   }
+  tableSelect.addEventListener("change", () => {
+    history.replaceState(null, "", `#/dead-letters?table=${encodeURIComponent(tableSelect.value)}`);
+    result.replaceChildren();
+    load();
+  });
   dryRun.addEventListener("click", async () => {
     dryRun.disabled = true;
     result.replaceChildren(h("p", {class: "muted"}, "Dry run …"));
     try {
-      const data = await api("/api/redrive", {error: errorFilter.value || null});
+      const data = await api("/api/redrive", {error: errorFilter.value || null, table: tableSelect.value || null});
       result.replaceChildren(renderDryRun(data, load));
     } catch (error) { result.replaceChildren(failure(error)); }
     dryRun.disabled = false;
   });
   setMain(h("section", {class: "panel"}, h("h2", {}, "Dead letters"),
-    h("p", {class: "muted"}, "Both queues and the payload-bucket fallback, grouped by error and failed state. Reading them here takes nothing away."),
-    h("div", {class: "toolbar"}, errorFilter, dryRun, h("button", {id: "reload-letters", onclick: load}, "Refresh")),
+    h("p", {class: "muted"}, "The pipeline DLQ, each source's stream-failures queue and the payload-bucket fallback, grouped by error and failed state. Reading them here takes nothing away."),
+    h("div", {class: "toolbar"}, tableSelect, errorFilter, dryRun, h("button", {id: "reload-letters", onclick: load}, "Refresh")),
     result, list));
   load();
 }
@@ -193,6 +214,7 @@ function renderGroup(group) {
       h("dl", {class: "kv"},
         letter.execution ? [h("dt", {}, "execution"),
           h("dd", {class: "mono"}, h("a", {href: `#/executions/${encodeURIComponent(letter.execution)}`}, letter.execution))] : null,
+        h("dt", {}, "table"), h("dd", {class: "table-name"}, letter.table),
         letter.failedAt ? [h("dt", {}, "failed at"), h("dd", {}, letter.failedAt)] : null,
         h("dt", {}, "attempt"), h("dd", {}, letter.attempt),
         letter.records !== null && letter.records !== undefined ? [h("dt", {}, "records"), h("dd", {}, letter.records)] : null,
@@ -212,7 +234,7 @@ function summaryLine(totals) {
 function renderDryRun(data, reload) {
   const groups = Object.entries(data.groups).sort((a, b) => b[1] - a[1]);
   const box = h("div", {class: "notice", id: "dry-run-result"},
-    h("p", {}, h("strong", {id: "would-redrive"}, `would redrive ${data.totals.would_redrive} message(s)`),
+    h("p", {}, h("strong", {id: "would-redrive"}, `would redrive ${data.totals.would_redrive} message(s)${data.table ? ` of ${data.table}` : ""}`),
       " (dry run: nothing started, nothing deleted); by error and failed state:"),
     h("table", {}, h("tbody", {}, groups.map(([group, count]) => h("tr", {}, h("td", {class: "num"}, count), h("td", {class: "mono"}, group))))),
     data.outcomes.filter((o) => o.action !== "would-redrive").map((o) => h("p", {class: "muted"}, `left ${o.message_id}: ${o.action}: ${o.detail}`)));
@@ -307,7 +329,7 @@ function route() {
   const tab = path.split("/")[1] || "executions";
   for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.dataset.tab === tab);
   if (path.startsWith("/executions/")) executionView(decodeURIComponent(path.slice("/executions/".length)));
-  else if (tab === "dead-letters") deadLettersView();
+  else if (tab === "dead-letters") deadLettersView(query(hash));
   else if (tab === "history") historyView(query(hash));
   else executionsView(query(hash));
 }
