@@ -120,7 +120,10 @@ def test_two_conditional_puts_of_one_key_at_once_make_one_object_and_one_conflic
     s3, bucket, key = writer_s3(aws), aws.outputs["archive_bucket_name"], archive_key(aws, "raced-put")
 
     results = at_once(
-        *[lambda n=n: s3.put_object(Bucket=bucket, Key=key, Body=f"{n}\n".encode(), IfNoneMatch="*") for n in range(2)]
+        *[
+            lambda n=n: s3.put_object(Bucket=bucket, Key=key, Body=f"{n}\n".encode(), IfNoneMatch="*", ChecksumAlgorithm="CRC32")
+            for n in range(2)
+        ]
     )
 
     assert sorted(results, key=str) == [(409, "ConditionalRequestConflict"), None]
