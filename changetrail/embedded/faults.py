@@ -312,9 +312,10 @@ UPLOAD_STEPS = ("upload_part_copy", "complete_multipart_upload")
 def archive_upload_crashes(aws: EmbeddedAws, table: str | None = None) -> Iterator[dict[str, int]]:
     """Each large archive upload dies once, at one of the two worst moments, as an expired session would end it.
 
-    Half the keys after the part was copied, before completion (an incomplete upload is left behind: it must
-    block nothing); the other half after the completion made the object, before the answer arrived (the
-    re-run must find the object, not write it again). Either way the change is dead-lettered and redriven.
+    Half the keys after the part was copied, before the answer arrived (the task's retry copies the part into
+    the same upload again); the other half after the completion made the object, before the answer arrived:
+    the change is dead-lettered, and its redrive must find the object (412), not write it again. That
+    redrive's own upload is left incomplete, blocking nothing, until the lifecycle aborts it.
     Only ``table``'s objects, when given.
     """
     raised, seen = {"count": 0}, set()

@@ -27,7 +27,7 @@ def assert_nothing_lost_or_duplicated(fault: str, row: Row) -> None:
     if row.poison:
         assert row.detail["poison audited"] == 0 and all(len(only or []) == 1 for only in row.detail["letters"]), row
     if fault == "large changes: archive upload crashes between steps":
-        assert row.detail["incomplete uploads"] > 0, "an upload died before completion and blocked nothing"
+        assert row.detail["incomplete uploads"] > 0, "a redrive's upload found the object, stayed incomplete and blocked nothing"
     if fault == "dead-letter queue unavailable":
         assert row.failed_executions == 0, "with nothing else failing, nothing needs the DLQ"
     elif fault == "DLQ down while audit table fails":
