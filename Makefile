@@ -67,6 +67,7 @@ format: setup
 
 fuzz: setup  ## long property-based run (not part of `make test`)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/unit
+	LEGAL_ITEM_EXAMPLES=20000 $(BIN)/python -m pytest -q tests/e2e/test_every_legal_item.py
 
 FAULT_CHANGES ?= 1000
 FAULT_CHANGES_TWO_SOURCES ?= 200

@@ -35,6 +35,15 @@ def reader_client(outputs: dict[str, Any], sts: Any | None = None) -> Any:
     )
 
 
+def json_lines(body: str) -> list[str]:
+    """The lines of a JSON Lines body: split at ``\\n`` only, as it was written.
+
+    ``str.splitlines`` also splits at U+2028, U+0085 and the other Unicode line breaks, which a
+    JSON string holds unescaped: a legal value would cut its line in two.
+    """
+    return [line for line in body.split("\n") if line]
+
+
 @dataclass
 class ArchivedObject:
     key: str
@@ -69,7 +78,7 @@ class Archive:
     def read(self, key: str) -> ArchivedObject:
         body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
         first, last = sequence_range(key)
-        return ArchivedObject(key, first, last, [json.loads(line) for line in body.splitlines() if line])
+        return ArchivedObject(key, first, last, [json.loads(line) for line in json_lines(body)])
 
     def objects(self, table: str, start: datetime, end: datetime) -> Iterator[ArchivedObject]:
         for key in self.keys(table, start, end):

@@ -23,7 +23,7 @@ from typing import Any
 from changetrail.embedded import EmbeddedAws, client, lambdas
 from changetrail.embedded.recorder import RequestLog, recording
 from components.config import NAMESPACE, load_settings
-from functions.write_audit import item_size
+from functions.dynamodb_limits import item_size
 
 PRICES_PATH = Path(__file__).with_name("data") / "prices-us-east-1.json"
 EXPRESS_MEMORY_GB = 64 / 1024  # Express bills memory in 64 MB steps; this state data stays far below

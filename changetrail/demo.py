@@ -7,6 +7,7 @@ import time
 from decimal import Decimal
 from typing import Any, TextIO
 
+from changetrail.archive import json_lines
 from changetrail.embedded import ARCHIVE_ACCOUNT, EmbeddedAws, client
 from changetrail.executions import execution_name_of
 from functions.decode import decode_value
@@ -90,7 +91,7 @@ def run(stack: str = "dev", out: TextIO | None = None) -> dict[str, int]:
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
         say(f"\n3. Archive objects in s3://{bucket} (account {ARCHIVE_ACCOUNT}, written through the assumed role)")
         for key in keys:
-            lines = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
+            lines = json_lines(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
             events = ", ".join(json.loads(line)["eventName"] for line in lines)
             say(f"   {key}  ({len(lines)} lines: {events})")
 

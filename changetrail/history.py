@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+from functions.dynamodb_limits import key_value
+
 BATCH_GET_LIMIT = 100
 
 
@@ -43,7 +45,7 @@ def history_entries(ddb: Any, audit_table: str, index: str, item_key: str, limit
         "TableName": audit_table,
         "IndexName": index,
         "KeyConditionExpression": "itemKey = :k",
-        "ExpressionAttributeValues": {":k": {"S": item_key}},
+        "ExpressionAttributeValues": {":k": {"S": key_value(item_key)}},
         "ScanIndexForward": False,
     }
     return list(query_items(ddb, request, limit))

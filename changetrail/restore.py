@@ -15,6 +15,7 @@ from changetrail.archive import Archive
 from changetrail.history import query_items
 from changetrail.outputs import source_tables
 from functions.decode import binary_as_bytes, item_key
+from functions.dynamodb_limits import key_value
 
 
 class RestoreError(LookupError):
@@ -36,7 +37,7 @@ def last_change(
 ) -> dict[str, Any]:
     """The item's newest audit row at or before ``at``, of ``table``; the same key in two tables needs a table."""
     condition = "itemKey = :k"
-    values: dict[str, Any] = {":k": {"S": item_key}}
+    values: dict[str, Any] = {":k": {"S": key_value(item_key)}}
     if at is not None:
         condition += " AND historySortKey <= :at"
         values[":at"] = {"S": at.isoformat(timespec="milliseconds").replace("+00:00", "Z") + "#~"}

@@ -24,6 +24,7 @@ from aws_lambda_powertools import Logger
 from functions.claims import compact_json
 from functions.contracts import Changes, Notification, batch_id
 from functions.decode import changes_of, decode_value, fit_changes, rejected_ids, rejection
+from functions.dynamodb_limits import key_value
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -194,7 +195,7 @@ def audit_rows(change: Change, archive_key: str | None = None) -> list[DynamoIte
     whichever execution writes it.
     """
     common: DynamoItem = {
-        "itemKey": {"S": change["itemKey"]},
+        "itemKey": {"S": key_value(change["itemKey"])},
         "modificationTime": {"S": change["modificationTime"]},
         "eventName": {"S": change["eventName"]},
         "eventId": {"S": change["eventId"]},
@@ -202,7 +203,7 @@ def audit_rows(change: Change, archive_key: str | None = None) -> list[DynamoIte
         "sequenceNumber": {"S": change["sequenceNumber"]},
         "historySortKey": {"S": f"{change['modificationTime']}#{change['sequenceNumber'].zfill(40)}"},
     }
-    if len(change["itemKeyParts"]) > 1:
+    if len(change["itemKeyParts"]) > 1 or common["itemKey"]["S"] != change["itemKey"]:  # the whole key, kept
         common["itemKeyParts"] = {"M": {k: {"S": v} for k, v in change["itemKeyParts"].items()}}
     if change["eventName"] == "INSERT":
         rows = [{"id": {"S": audit_id(change)}, **common, "newValue": {"M": change["newImage"]}}]

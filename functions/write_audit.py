@@ -16,7 +16,6 @@ writes it.
 
 from __future__ import annotations
 
-import base64
 import contextvars
 import json
 import os
@@ -34,16 +33,13 @@ from functions import claims
 from functions.contracts import EVENT_NAMES, STATE_BUDGET, Changes, FailureCause, Written, batch_id
 from functions.decode import binary_as_bytes, changes_of, rejected_ids, rejection
 from functions.diff import archive_line, audit_rows, notifications, redacted
+from functions.dynamodb_limits import MAX_ITEM_BYTES, MAX_NESTING_LEVELS, item_size, too_deep
 from functions.exceptions import AuditTableError, AuditTableThrottledError
 
 if TYPE_CHECKING:
-    from functions.contracts import Change, DynamoItem, DynamoJson, Rejected
+    from functions.contracts import Change, DynamoItem, Rejected
 
 logger = Logger(service="changetrail-write-audit")
-ITEM_LIMIT = 400 * 1024
-"""DynamoDB's item size limit: a row over it leaves its values to the archive line of its change."""
-NESTING_LIMIT = 32
-"""DynamoDB's nesting limit for document types: a row wraps the item one level deeper than it was."""
 BATCH_WRITE_LIMIT = 25
 CLAIM_CONDITION = "attribute_not_exists(id) OR archiveKey = :archiveKey"
 THROTTLES = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
@@ -77,55 +73,18 @@ class WriteSettings:
 
 # ---------------------------------------------------------------- DynamoDB's limits
 
-
-def attribute_size(value: DynamoJson) -> int:
-    """Bytes DynamoDB counts for one value (its documented sizing rules); binary may be base64 text or bytes."""
-    ((tag, inner),) = value.items()
-    if tag == "S":
-        return len(inner.encode())
-    if tag == "N":
-        return (len(inner.lstrip("-").replace(".", "")) + 1) // 2 + 1
-    if tag == "B":
-        return len(inner) if isinstance(inner, (bytes, bytearray)) else len(base64.b64decode(inner))
-    if tag in ("BOOL", "NULL"):
-        return 1
-    if tag in ("SS", "NS", "BS"):
-        return sum(attribute_size({tag[0]: item}) for item in inner)
-    if tag == "L":
-        return 3 + sum(1 + attribute_size(item) for item in inner)
-    return 3 + sum(1 + len(name.encode()) + attribute_size(item) for name, item in inner.items())
-
-
-def item_size(item: DynamoItem) -> int:
-    return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
-
-
-def nesting_depth(value: DynamoJson) -> int:
-    """Levels of maps and lists in a value: a scalar is 0, a map of scalars 1."""
-    ((tag, inner),) = value.items()
-    if tag == "M":
-        return 1 + max((nesting_depth(item) for item in inner.values()), default=0)
-    if tag == "L":
-        return 1 + max((nesting_depth(item) for item in inner), default=0)
-    return 0
-
-
-def fits_dynamodb(row: DynamoItem) -> bool:
-    return item_size(row) <= ITEM_LIMIT and all(nesting_depth(value) <= NESTING_LIMIT for value in row.values())
-
-
 ROW_METADATA_BYTES = 16 * 1024
 """More than a row's attributes besides its values take (keys of at most 3 KB among them)."""
 
 
 def shallow(line: str) -> bool:
-    """No value in this JSON line can be nested deeper than DynamoDB allows.
+    """No row value from this JSON line can be nested deeper than DynamoDB allows.
 
-    Every level of a value (a map or a list) is one ``{"M":`` or ``{"L":`` wrapper, and its leaf one more,
-    so a value past the limit needs more ``{`` than the limit; a line with fewer holds none (braces
-    inside strings only make the count larger).
+    Each level of a value is at least one ``{`` (a list's ``{"L":``, a leaf's ``{"S":``), and a row's
+    value wraps an image one level deeper than the item held it; a line with no more ``{`` than the
+    limit holds no value past it (braces inside strings only make the count larger).
     """
-    return line.count("{") <= NESTING_LIMIT + 1
+    return line.count("{") <= MAX_NESTING_LEVELS
 
 
 def fit_row(row: DynamoItem, line_bytes: int | None = None, line_shallow: bool = False) -> DynamoItem:
@@ -137,9 +96,9 @@ def fit_row(row: DynamoItem, line_bytes: int | None = None, line_shallow: bool =
     DynamoDB's size of it, so a row from a line well under 400 KB fits and is not sized. Likewise
     ``line_shallow`` (see ``shallow``): then no value of the row is measured for depth.
     """
-    small = line_bytes is not None and line_bytes + ROW_METADATA_BYTES <= ITEM_LIMIT
-    deep = not line_shallow and any(nesting_depth(row[name]) > NESTING_LIMIT for name in VALUE_ATTRIBUTES if name in row)
-    if not deep and (small or item_size(row) <= ITEM_LIMIT):
+    small = line_bytes is not None and line_bytes + ROW_METADATA_BYTES <= MAX_ITEM_BYTES
+    deep = not line_shallow and too_deep({name: row[name] for name in VALUE_ATTRIBUTES if name in row})
+    if not deep and (small or item_size(row) <= MAX_ITEM_BYTES):
         return row
     fitted = {name: value for name, value in row.items() if name not in VALUE_ATTRIBUTES}
     moved = [name for name in VALUE_ATTRIBUTES if name in row]

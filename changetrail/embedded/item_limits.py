@@ -1,9 +1,7 @@
 """Refuse DynamoDB items as AWS does: nested deeper than 32 levels, or larger than 400 KB.
 
-AWS measures an item as the UTF-8 bytes of its attribute names plus its values (strings by
-UTF-8 bytes, binary by raw bytes, numbers by significant digits, booleans and nulls 1 byte,
-lists and maps 3 bytes plus 1 per element) and refuses one above 409,600 bytes; it refuses an
-attribute value nested below level 32 (the attribute itself is level 1). Both with a
+AWS's measure (``functions.dynamodb_limits``, the one WriteAudit fits its rows by) refuses an
+item above 409,600 bytes, or with an attribute value nested past level 32, with a
 ``ValidationException``, on PutItem, BatchWriteItem and UpdateItem.
 
 moto 5.2.5 checks no depth at all, and its size check measures differently (numbers by their
@@ -21,10 +19,8 @@ statement-sized rule (what the update writes, plus a cost per clause) is not mod
 
 from __future__ import annotations
 
-import base64
 import copy
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from moto.dynamodb.exceptions import ItemSizeTooLarge, ItemSizeToUpdateTooLarge, MockValidationException
@@ -36,14 +32,11 @@ from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ig
 from moto.dynamodb.parsing.validators import UpdateExpressionValidator
 from moto.dynamodb.responses import DynamoHandler
 
-MAX_ITEM_BYTES = 409_600
-"""400 KB: an item of exactly this size is stored, one byte more is refused."""
-MAX_NESTING_LEVELS = 32
+from functions.dynamodb_limits import MAX_ITEM_BYTES, item_size, too_deep
+
 NESTING_MESSAGE = (
     "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit"
 )
-DOCUMENT_OVERHEAD = 3
-"""A list or a map costs 3 bytes, and each of its elements 1 more."""
 
 
 class NestingTooDeep(MockValidationException):
@@ -51,77 +44,12 @@ class NestingTooDeep(MockValidationException):
         super().__init__(NESTING_MESSAGE)
 
 
-def _utf8(text: str) -> int:
-    return len(text.encode())
-
-
-def _binary(value: Any) -> int:
-    return len(value) if isinstance(value, (bytes, bytearray)) else len(base64.b64decode(value))
-
-
-def number_size(literal: str) -> int:
-    """1 byte, plus 1 per two significant digits on each side of the decimal point, plus 1 if negative.
-
-    The documented rule ("1 byte per two significant digits, plus 1") refined by accept/refuse pairs
-    at the 400 KB gate: each side of the point rounds up on its own, the exponent is not counted.
-    """
-    try:
-        sign, digit_tuple, exponent = Decimal(literal.strip()).as_tuple()
-    except InvalidOperation:
-        return _utf8(literal)  # not a number: moto refuses it elsewhere
-    digits = "".join(map(str, digit_tuple)).lstrip("0")
-    if not digits or not isinstance(exponent, int):
-        return 1  # zero (never negative), or not finite
-    significant = digits.rstrip("0")
-    point = len(digits) + exponent  # integer digits before the point
-    if 0 < point < len(significant):
-        integer, fraction = point, len(significant) - point
-    else:
-        integer, fraction = len(significant), 0  # all on one side of the point
-    return 1 + -(-integer // 2) + -(-fraction // 2) + (1 if sign else 0)
-
-
-def value_size(value: dict[str, Any]) -> int:
-    """One attribute value's bytes, as DynamoDB counts them (DynamoDB JSON, binary base64 or bytes)."""
-    ((kind, inner),) = value.items()
-    if kind == "S":
-        return _utf8(inner)
-    if kind == "N":
-        return number_size(inner)
-    if kind == "B":
-        return _binary(inner)
-    if kind == "SS":
-        return sum(_utf8(v) for v in inner)
-    if kind == "NS":
-        return sum(number_size(v) for v in inner)
-    if kind == "BS":
-        return sum(_binary(v) for v in inner)
-    if kind == "M":
-        return DOCUMENT_OVERHEAD + sum(_utf8(k) + value_size(v) + 1 for k, v in inner.items())
-    if kind == "L":
-        return DOCUMENT_OVERHEAD + sum(value_size(v) + 1 for v in inner)
-    return 1  # BOOL, NULL
-
-
-def item_size(attributes: dict[str, dict[str, Any]]) -> int:
-    return sum(_utf8(name) + value_size(value) for name, value in attributes.items())
-
-
-def nesting_levels(value: dict[str, Any], cap: int = MAX_NESTING_LEVELS + 1) -> int:
-    """Levels of an attribute value, counted up to ``cap``: 1 for a scalar or set, 1 more for each list or map around it."""
-    ((kind, inner),) = value.items()
-    if kind not in ("M", "L") or cap <= 1:
-        return 1
-    children = inner.values() if kind == "M" else inner
-    return 1 + max((nesting_levels(child, cap - 1) for child in children), default=0)
-
-
 def check_depth(values: dict[str, dict[str, Any]]) -> None:
     try:
-        too_deep = any(nesting_levels(value) > MAX_NESTING_LEVELS for value in values.values())
+        deep = too_deep(values)
     except (AttributeError, TypeError, ValueError):  # malformed: moto's own validation answers it
         return
-    if too_deep:
+    if deep:
         raise NestingTooDeep()
 
 

@@ -19,6 +19,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from changetrail.archive import json_lines
 from changetrail.embedded import ARCHIVE_ACCOUNT, EmbeddedAws, client
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local", "region_name": "us-east-1"}
@@ -57,7 +58,7 @@ def archive_objects(aws: EmbeddedAws) -> dict[str, list[dict[str, Any]]]:
     bucket = aws.outputs["archive_bucket_name"]
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
     return {
-        key: [json.loads(line) for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()]
+        key: [json.loads(line) for line in json_lines(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode())]
         for key in keys
     }
 

@@ -10,7 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from changetrail.embedded import EmbeddedAws, client
-from changetrail.embedded.item_limits import MAX_ITEM_BYTES, NESTING_MESSAGE, item_size
+from changetrail.embedded.item_limits import NESTING_MESSAGE
+from functions.dynamodb_limits import MAX_ITEM_BYTES, item_size
 
 pytestmark = pytest.mark.e2e
 PUT_WORDING = "Item size has exceeded the maximum allowed size"

@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from changetrail.archive import json_lines
 from changetrail.embedded import ARCHIVE_ACCOUNT, EmbeddedAws, client, quiet_handlers
 from changetrail.embedded.faults import FAULTS
 from changetrail.executions import InterpreterHistory
@@ -127,7 +128,7 @@ def observed(aws: EmbeddedAws) -> tuple[Counter[Change], Counter[Change], list[d
     archived: Counter[Change] = Counter()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for entry in page.get("Contents", []):
-            for text in s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read().decode().splitlines():
+            for text in json_lines(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read().decode()):
                 line = json.loads(text)
                 archived[(line["table"], int(line["newImage"]["value"]["N"]))] += 1
     return rows_of, archived, rows

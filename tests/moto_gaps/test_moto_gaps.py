@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from changetrail.embedded import EmbeddedAws, client, express, item_limits
-from changetrail.embedded.item_limits import MAX_ITEM_BYTES
+from functions.dynamodb_limits import MAX_ITEM_BYTES
 from tests.e2e.test_express_executions import machine
 from tests.e2e.test_item_limits import MEASURED_OTHERWISE_BY_MOTO, nested, put, sized, stored
 

@@ -14,18 +14,13 @@ from hypothesis import strategies as st
 from functions.claims import json_size
 from functions.contracts import STATE_BUDGET
 from functions.diff import DiffSettings, diff_changes
+from functions.dynamodb_limits import MAX_ITEM_BYTES, fits, item_size, nesting_levels
 from functions.exceptions import AuditTableError, AuditTableThrottledError
 from functions.write_audit import (
     BATCH_WRITE_LIMIT,
-    ITEM_LIMIT,
-    NESTING_LIMIT,
     Outcome,
     WriteSettings,
-    attribute_size,
     fit_row,
-    fits_dynamodb,
-    item_size,
-    nesting_depth,
     plan,
     shallow,
     wire,
@@ -110,51 +105,37 @@ def run(event: dict, table: FakeTable | None = None, settings: WriteSettings | N
 # ---------------------------------------------------------------- DynamoDB's limits
 
 
-@pytest.mark.parametrize(
-    ("value", "size"),
-    [
-        ({"S": "héllo"}, 6),
-        ({"N": "12345"}, 4),
-        ({"N": "-1.5"}, 2),
-        ({"B": base64.b64encode(b"\x00\xff\x10").decode()}, 3),
-        ({"B": b"\x00\xff\x10"}, 3),
-        ({"BOOL": True}, 1),
-        ({"NULL": True}, 1),
-        ({"SS": ["a", "bc"]}, 3),
-        ({"L": [{"S": "a"}, {"N": "1"}]}, 3 + 2 + 3),
-        ({"M": {"ab": {"S": "c"}}}, 3 + 1 + 2 + 1),
-    ],
-)
-def test_given_a_value_when_sized_then_dynamodbs_rules_apply(value, size):
-    assert attribute_size(value) == size
-
-
-def test_given_nested_values_when_measured_then_each_map_or_list_is_a_level():
-    assert nesting_depth({"S": "x"}) == 0
-    assert nesting_depth({"M": {"a": {"S": "x"}}}) == 1
-    assert nesting_depth({"L": [{"M": {"a": {"L": []}}}]}) == 3
-
-
-def deep(levels: int) -> dict:
+def deep(wraps: int) -> dict:
+    """A scalar inside ``wraps`` maps: an attribute of ``wraps + 1`` levels."""
     value: dict = {"S": "bottom"}
-    for _ in range(levels):
+    for _ in range(wraps):
         value = {"M": {"next": value}}
     return value
 
 
-def test_given_a_row_within_dynamodbs_limits_when_fitted_then_it_is_left_as_it_is():
-    row = {"id": {"S": "1"}, "newValue": {"M": {"a": deep(NESTING_LIMIT - 1)}}}
+def test_given_an_item_attribute_of_31_levels_when_its_insert_row_is_fitted_then_the_row_holds_it_at_32():
+    row = {"id": {"S": "1"}, "newValue": {"M": {"a": deep(30)}}}  # the row's value: 32 levels, the most DynamoDB stores
 
-    assert fit_row(row) is row
+    assert nesting_levels(row["newValue"]) == 32 and fit_row(row) is row
 
 
-@pytest.mark.parametrize("row", [{"newValue": {"S": "x" * ITEM_LIMIT}}, {"newValue": {"M": {"a": deep(NESTING_LIMIT)}}}])
-def test_given_a_row_too_large_or_too_deep_when_fitted_then_its_values_stay_in_the_archive(row):
-    row = {"id": {"S": "1"}, "oldValue": {"N": "1"}, **row}
+@pytest.mark.parametrize("wraps", [31, 32])
+def test_given_an_item_attribute_of_32_or_33_levels_when_its_row_is_fitted_then_its_values_stay_in_the_archive(wraps):
+    """32 levels is what the source table stores at most; its insert row wraps it once more, past the limit."""
+    row = {"id": {"S": "1"}, "oldValue": {"N": "1"}, "newValue": {"M": {"a": deep(wraps)}}}
 
     fitted = fit_row(row)
 
-    assert not fits_dynamodb(row) and fits_dynamodb(fitted)
+    assert not fits(row) and fits(fitted)
+    assert fitted == {"id": {"S": "1"}, "valuesInArchive": {"M": {"attributes": {"SS": ["oldValue", "newValue"]}}}}
+
+
+def test_given_a_row_too_large_when_fitted_then_its_values_stay_in_the_archive():
+    row = {"id": {"S": "1"}, "oldValue": {"N": "1"}, "newValue": {"S": "x" * MAX_ITEM_BYTES}}
+
+    fitted = fit_row(row)
+
+    assert not fits(row) and fits(fitted)
     assert fitted == {"id": {"S": "1"}, "valuesInArchive": {"M": {"attributes": {"SS": ["oldValue", "newValue"]}}}}
 
 
@@ -421,7 +402,7 @@ def test_given_any_item_up_to_400_kb_when_written_then_rows_fit_and_every_value_
     (line,) = [json.loads(text) for text in body.splitlines()]
     image = {"oldValue": "oldImage", "newValue": "newImage"}
     for row in table.rows.values():
-        assert fits_dynamodb(row) and item_size(row) <= ITEM_LIMIT
+        assert fits(row) and item_size(row) <= MAX_ITEM_BYTES
         moved = row.get("valuesInArchive", {"M": {"attributes": {"SS": []}}})["M"]["attributes"]["SS"]
         attribute = row.get("updatedAttribute", {}).get("S")
         for name in image:
@@ -453,7 +434,8 @@ def test_a_line_called_shallow_never_holds_a_value_nested_past_the_limit(levels,
     value = nested_maps(levels)
     line = json.dumps({"eventId": "e", "newImage": {"deep": value, **{f"s{n}": {"S": "{"} for n in range(siblings)}}})
 
+    row_value = {"M": {"deep": value}}  # an insert's row holds the image one level deeper
     if shallow(line):
-        assert nesting_depth(value) <= NESTING_LIMIT
-    if nesting_depth(value) > NESTING_LIMIT:
+        assert fits({"newValue": row_value})
+    if not fits({"newValue": row_value}):
         assert not shallow(line)

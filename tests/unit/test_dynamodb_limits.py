@@ -1,10 +1,10 @@
-"""DynamoDB's item measure and nesting levels, as the embedded AWS applies them (pure functions)."""
+"""DynamoDB's item measure, nesting levels and key values: the one measure WriteAudit and the embedded AWS share."""
 
 from __future__ import annotations
 
 import pytest
 
-from changetrail.embedded.item_limits import item_size, nesting_levels, number_size, value_size
+from functions.dynamodb_limits import MAX_PARTITION_KEY_BYTES, item_size, key_value, nesting_levels, number_size, value_size
 
 # Each number's bytes, measured at the 400 KB gate by accept/refuse pairs (a public capture
 # against DynamoDB, eu-west-2, 2026-08): significant digits, each side of the point rounded up.
@@ -36,3 +36,13 @@ def test_the_attribute_is_level_1_and_each_list_or_map_adds_one():
     assert nesting_levels({"S": "x"}) == nesting_levels({"SS": ["x"]}) == 1
     assert nesting_levels({"M": {}}) == 1 and nesting_levels({"L": [{"M": {"a": {"N": "1"}}}]}) == 3
     assert nesting_levels({"M": {"flat": {"S": "x"}, "deep": {"L": [{"L": [{"S": "x"}]}]}}}) == 4
+
+
+def test_a_key_value_that_fits_is_itself_and_a_longer_one_a_bounded_prefix_and_digest():
+    assert key_value("k" * MAX_PARTITION_KEY_BYTES) == "k" * MAX_PARTITION_KEY_BYTES
+    long_a, long_b = "é" * 1500 + "a", "é" * 1500 + "b"  # same first 2,048 bytes, different keys
+    bounded_a, bounded_b = key_value(long_a), key_value(long_b)
+
+    assert bounded_a != bounded_b and key_value(long_a) == bounded_a
+    assert all(len(bounded.encode()) <= MAX_PARTITION_KEY_BYTES for bounded in (bounded_a, bounded_b))
+    assert bounded_a.startswith("é" * 100) and "�" not in bounded_a  # cut between characters
