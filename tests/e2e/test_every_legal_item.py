@@ -25,9 +25,10 @@ from hypothesis import strategies as st
 
 from changetrail.archive import json_lines
 from changetrail.embedded import EmbeddedAws, client
+from changetrail.history import item_history
 from functions.decode import decode_record, item_key
 from functions.diff import DiffSettings, diff_changes
-from functions.dynamodb_limits import MAX_ITEM_BYTES, MAX_NESTING_LEVELS, item_size, key_value
+from functions.dynamodb_limits import MAX_ITEM_BYTES, MAX_NESTING_LEVELS, item_size
 from functions.write_audit import WriteSettings, write_audit
 from tests.e2e.conftest import archive_objects, drain, statuses
 from tests.unit.strategies import values, wire_item
@@ -169,10 +170,5 @@ def test_legal_items_at_every_limit_are_audited_and_archived_by_the_running_pipe
     for item in kept:
         text = item_key([item["key"], item["sk"]])
         assert {(text, "INSERT"), (text, "REMOVE")} <= archived
-        history = ddb.query(
-            TableName=stack.outputs["audit_table_name"],
-            IndexName=stack.outputs["audit_history_index"],
-            KeyConditionExpression="itemKey = :k",
-            ExpressionAttributeValues={":k": {"S": key_value(text)}},
-        )["Items"]
+        history = item_history(ddb, stack.outputs["audit_table_name"], stack.outputs["audit_history_index"], text)
         assert sorted(row["eventName"]["S"] for row in history) == ["INSERT", "REMOVE"]
