@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from functions.dynamodb_limits import MAX_PARTITION_KEY_BYTES, item_size, key_value, nesting_levels, number_size, value_size
+from functions.dynamodb_limits import (
+    MAX_PARTITION_KEY_BYTES,
+    fits,
+    item_size,
+    key_value,
+    nesting_levels,
+    number_size,
+    too_deep,
+    value_size,
+)
 
 # Each number's bytes, measured at the 400 KB gate by accept/refuse pairs (a public capture
 # against DynamoDB, eu-west-2, 2026-08): significant digits, each side of the point rounded up.
@@ -46,3 +55,15 @@ def test_a_key_value_that_fits_is_itself_and_a_longer_one_a_bounded_prefix_and_d
     assert bounded_a != bounded_b and key_value(long_a) == bounded_a
     assert all(len(bounded.encode()) <= MAX_PARTITION_KEY_BYTES for bounded in (bounded_a, bounded_b))
     assert bounded_a.startswith("é" * 100) and "�" not in bounded_a  # cut between characters
+
+
+@pytest.mark.parametrize(("levels", "stored"), [(31, True), (32, True), (33, False)])
+@pytest.mark.parametrize("kind", ["M", "L"])
+def test_dynamodb_stores_a_value_of_31_or_32_levels_and_refuses_33(levels, stored, kind):
+    """The attribute is level 1: 31 maps or lists above a scalar are stored, 32 are refused (Constraints page)."""
+    value: dict = {"S": "leaf"}
+    for _ in range(levels - 1):
+        value = {"M": {"n": value}} if kind == "M" else {"L": [value]}
+
+    assert nesting_levels(value) == levels
+    assert fits({"deep": value}) is stored and too_deep({"deep": value}) is not stored
