@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import boto3
@@ -56,3 +57,13 @@ def test_times_without_a_zone_are_utc_and_nonsense_is_refused():
     assert parse_time("2026-11-22T10:00") == datetime(2026, 11, 22, 10, tzinfo=UTC)
     with pytest.raises(ValueError, match="not an ISO 8601 time"):
         parse_time("yesterday")
+
+
+def test_a_value_holding_a_unicode_line_break_stays_in_its_line(archive):
+    """JSON strings hold U+2028, U+2029, U+0085, FS/GS/RS, VT and FF raw; only ``\\n`` ends a line."""
+    store, _ = archive
+    breaks = "a\u2028b\u2029c\x85d\x1ce\x1df\x1eg\x0bh\x0ci\r"
+    body = json.dumps({"eventId": "1", "value": breaks}, ensure_ascii=False) + "\n" + '{"eventId": "2"}\n'
+    store.s3.put_object(Bucket="archive", Key=KEYS[0], Body=body.encode())
+
+    assert store.read(KEYS[0]).lines == [{"eventId": "1", "value": breaks}, {"eventId": "2"}]
