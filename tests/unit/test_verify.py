@@ -37,6 +37,14 @@ def line(event_id: str, event: str, old: dict | None, new: dict | None, sequence
     return change
 
 
+def row_of(audit_id: str, event_id: str, table: str = "Configuration", **attributes: dict) -> dict:
+    """An INSERT row with every field WriteAudit writes."""
+    time = "2026-01-01T00:00:05.000Z"
+    text = {"id": audit_id, "eventName": "INSERT", "eventId": event_id, "table": table, "itemKey": "Z",
+            "modificationTime": time, "sequenceNumber": "5", "historySortKey": f"{time}#5"}  # fmt: skip
+    return {**{name: {"S": value} for name, value in text.items()}, **attributes}
+
+
 MODIFY = line("e1", "MODIFY", {"key": {"S": "K"}, "v": {"N": "1"}}, {"key": {"S": "K"}, "v": {"N": "2"}, "w": {"S": "x"}})
 
 
@@ -62,7 +70,7 @@ def test_rows_missing_altered_and_unexplained_are_each_named():
     actual = {i: dict(expected[i].row) for i in ids}
     del actual[ids[0]]
     actual[ids[1]] = {**actual[ids[1]], "newValue": {"S": "forged"}}
-    actual["ghost"] = {"id": {"S": "ghost"}, "eventName": {"S": "INSERT"}, "table": {"S": "Configuration"}, "itemKey": {"S": "Z"}}
+    actual["ghost"] = row_of("ghost", "e-ghost")
     found = {(f.kind, f.audit_id) for f in compare_rows(expected, actual)}
     assert found == {("missing-row", ids[0]), ("row-differs", ids[1]), ("unexpected-row", "ghost")}
 
@@ -98,14 +106,10 @@ def test_source_items_are_explained_only_by_their_newest_archived_image():
 
 
 def test_an_unexpected_row_of_a_change_waiting_in_a_dead_letter_queue_is_pending_and_names_the_queue():
-    def row(audit_id: str, event_id: str, table: str = "Configuration") -> dict:
-        return {"id": {"S": audit_id}, "eventName": {"S": "INSERT"}, "eventId": {"S": event_id}, "table": {"S": table},
-                "itemKey": {"S": "K"}}  # fmt: skip
-
     expected, _ = expected_rows([ArchivedChange(KEY, MODIFY)], WriteSettings())
     missing = sorted(expected)[0]
     actual = {i: dict(e.row) for i, e in expected.items() if i != missing}
-    actual |= {"late": row("late", "e-late"), "forged": row("forged", "e-forged"), "other": row("other", "e-late", "Orders")}
+    actual |= {"late": row_of("late", "e-late"), "forged": row_of("forged", "e-forged"), "other": row_of("other", "e-late", "Orders")}
     waiting = {("Configuration", "e-late"): "changetrail-dev-dlq"}
 
     found = {f.audit_id: f for f in explain_pending(compare_rows(expected, actual), waiting)}
