@@ -109,7 +109,11 @@ def test_an_unexpected_row_of_a_change_waiting_in_a_dead_letter_queue_is_pending
     expected, _ = expected_rows([ArchivedChange(KEY, MODIFY)], WriteSettings())
     missing = sorted(expected)[0]
     actual = {i: dict(e.row) for i, e in expected.items() if i != missing}
-    actual |= {"late": row_of("late", "e-late"), "forged": row_of("forged", "e-forged"), "other": row_of("other", "e-late", "Orders")}
+    actual |= {
+        "late": row_of("late", "e-late"),
+        "forged": row_of("forged", "e-forged"),
+        "other": row_of("other", "e-late", "Orders"),
+    }
     waiting = {("Configuration", "e-late"): "changetrail-dev-dlq"}
 
     found = {f.audit_id: f for f in explain_pending(compare_rows(expected, actual), waiting)}
