@@ -164,7 +164,9 @@ def test_unreadable_and_misplaced_lines_are_named_by_number_and_the_rest_still_c
         ("misplaced-object", "5"), ("misplaced-object", "6"), ("unreadable-object", "7"),
     ]  # fmt: skip
     assert (
-        "lacks eventName" in found[2].detail and "table 'Orders'" in found[3].detail and all(f.archive_key == KEY for f in found)
+        "lacks table, eventName" in found[2].detail
+        and "table 'Orders'" in found[3].detail
+        and all(f.archive_key == KEY for f in found)
     )
     assert archive_lines(KEY, b"\xff\xfe", Placed("Configuration", 1, 2))[1][0].detail == "the object is not UTF-8 text"
 
