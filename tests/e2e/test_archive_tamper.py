@@ -314,7 +314,7 @@ def test_verify_tells_a_row_waiting_in_the_dlq_pending_from_a_forged_one_in_one_
 
 # -- verify reads every row and every object (issue 28) ---------------------------------------------
 def forge_row(aws, drop: tuple[str, ...] = (), **replaced: str) -> str:
-    """A plain put_item of a copy of a genuine row of item A under a new id, without ``drop`` and with ``replaced`` text values."""
+    """A plain put_item of a copy of a row of item A under a new id, without ``drop``, with ``replaced`` text values."""
     genuine = next(row for row in audit_rows(aws) if row["itemKey"]["S"] == "A")
     row = {**genuine, "id": {"S": str(uuid.uuid4())}, "eventId": {"S": f"forged-{uuid.uuid4()}"}}
     row = {name: value for name, value in row.items() if name not in drop} | {k: {"S": v} for k, v in replaced.items()}
