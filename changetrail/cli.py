@@ -12,6 +12,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from changetrail.executions import NoSuchExecutionError
+from changetrail.history import KeyInSeveralTablesError
 from changetrail.local import PortInUseError
 from changetrail.outputs import OutputsError
 from changetrail.redrive import MAX_VISIBILITY_SECONDS, SCAN_VISIBILITY_SECONDS
@@ -56,12 +57,14 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from changetrail import history
-    from changetrail.outputs import aws_client, check_table, load_outputs
+    from changetrail.outputs import aws_client, check_table, load_outputs, source_tables
 
     outputs = load_outputs(args.outputs, args.stack)
     ddb = aws_client("dynamodb", outputs)
-    audit, index = outputs["audit_table_name"], outputs["audit_history_index"]
-    rows = history.item_history(ddb, audit, index, args.key, args.limit, check_table(outputs, args.table))
+    audit, index, table = outputs["audit_table_name"], outputs["audit_history_index"], check_table(outputs, args.table)
+    rows, left_out = history.stack_history(ddb, audit, index, args.key, source_tables(outputs), table, args.limit)
+    if left_out:
+        print(f"changetrail: left out {left_out} row(s) naming no table of this stack: run changetrail verify", file=sys.stderr)
     if args.json:
         print(json.dumps([history.row_json(row) for row in rows], indent=2, ensure_ascii=False))
     else:
@@ -213,28 +216,36 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from changetrail import verify
-    from changetrail.outputs import aws_client, load_outputs
-    from changetrail.redrive import SERVICES, waiting_changes
+    from changetrail.outputs import load_outputs
 
     outputs = load_outputs(args.outputs, args.stack)
-    # Read first: a row of a change that waits to be redriven is pending, not forged.
-    waiting = waiting_changes(outputs, {name: aws_client(name, outputs) for name in SERVICES})
+    start, end = _time(args.start) if args.start else None, _time(args.end) if args.end else None
     try:
-        report = verify.verify(
-            outputs,
-            _archive(outputs),
-            aws_client("dynamodb", outputs),
-            _time(args.start) if args.start else None,
-            _time(args.end) if args.end else None,
-            args.table,
-            args.source,
-            lambda message: print(f"verify: {message}", file=sys.stderr, flush=True),
-            waiting,
-        )
+        report = _verify_report(args, outputs, start, end)
     except verify.VerifyError as error:  # the user's request: exit 2, as for every user error
         raise ArgumentTypeError(str(error)) from error
+    except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - nothing proven either way: say why, exit 3
+        reason = verify.could_not_verify(error)
+        print(f"changetrail verify: could not verify: {reason}", file=sys.stderr)
+        if args.json:
+            print(verify.could_not_verify_json(reason))
+        return verify.EXIT_COULD_NOT_VERIFY
     print(verify.to_json(report) if args.json else verify.render(report))
-    return 0 if report.clean or (args.allow_pending and report.only_pending) else 1
+    accepted = report.clean or (args.allow_pending and report.only_pending)
+    return verify.EXIT_CLEAN if accepted else verify.EXIT_FINDINGS
+
+
+def _verify_report(args: argparse.Namespace, outputs: dict[str, Any], start: datetime | None, end: datetime | None) -> Any:
+    from changetrail import verify
+    from changetrail.outputs import aws_client
+    from changetrail.redrive import SERVICES, waiting_changes
+
+    # Read first: a row of a change that waits to be redriven is pending, not forged.
+    waiting = waiting_changes(outputs, {name: aws_client(name, outputs) for name in SERVICES})
+    progress = lambda message: print(f"verify: {message}", file=sys.stderr, flush=True)  # noqa: E731
+    return verify.verify(
+        outputs, _archive(outputs), aws_client("dynamodb", outputs), start, end, args.table, args.source, progress, waiting
+    )
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
@@ -363,7 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     restore.set_defaults(handler=cmd_restore)
 
     check = commands.add_parser(
-        "verify", help="compare the Audit table (and --source tables) with what the archive says; exit 1 on any difference"
+        "verify",
+        help="compare every Audit row (and --source tables) with the whole archive; "
+        "exit 0 clean, 1 findings, 2 user error, 3 could not verify",
     )
     _add_stack_arguments(check)
     check.add_argument("--from", dest="start", metavar="TIME", help="ISO 8601 (default: the archive's beginning)")
@@ -408,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         NoSuchExecutionError,
         ArgumentTypeError,
         RestoreError,
+        KeyInSeveralTablesError,
     ) as error:
         print(f"changetrail: {error}", file=sys.stderr)
         return 2

@@ -10,13 +10,17 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
 from functions.dynamodb_limits import key_value
 
 BATCH_GET_LIMIT = 100
+
+
+class KeyInSeveralTablesError(LookupError):
+    """A key asked of without ``--table`` names items in several audited tables: which one is meant?"""
 
 
 def query_items(ddb: Any, request: dict[str, Any], limit: int | None = None) -> Iterator[dict[str, Any]]:
@@ -89,9 +93,38 @@ def item_history(
     """
     entries = history_entries(ddb, audit_table, index, item_key, None if table else limit)
     if table:
-        entries = [entry for entry in entries if entry.get("table", {}).get("S") == table][:limit]
+        entries = [entry for entry in entries if table_of(entry) == table][:limit]
+    return whole_rows(ddb, audit_table, entries)
+
+
+def stack_history(
+    ddb: Any, audit_table: str, index: str, item_key: str, tables: list[str], table: str | None = None, limit: int | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """``changetrail history``: the item's whole rows of the stack's ``tables``, newest first, and how many rows were
+    left out for naming no table of the stack (the pipeline never writes one: ``verify`` names it, it never tops a
+    history). A key of several tables needs ``table``, as ``restore`` does."""
+    entries = history_entries(ddb, audit_table, index, item_key)
+    kept = [entry for entry in entries if not tables or table_of(entry) in tables]
+    found = {table_of(entry) for entry in kept}
+    if table is None and len(found) > 1:
+        raise KeyInSeveralTablesError(several_tables(item_key, found))
+    chosen = [entry for entry in kept if table is None or table_of(entry) == table][:limit]
+    return whole_rows(ddb, audit_table, chosen), len(entries) - len(kept)
+
+
+def whole_rows(ddb: Any, audit_table: str, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of index entries, read whole, in the entries' order."""
     rows = rows_by_id(ddb, audit_table, [entry["id"]["S"] for entry in entries])
     return [rows[entry["id"]["S"]] for entry in entries if entry["id"]["S"] in rows]
+
+
+def table_of(entry: dict[str, Any]) -> str:
+    return entry.get("table", {}).get("S", "")
+
+
+def several_tables(item_key: str, tables: Iterable[str]) -> str:
+    """The refusal of ``history`` and ``restore`` for a key that names an item in several audited tables."""
+    return f"{item_key!r} is a key in several audited tables ({', '.join(sorted(tables))}): give --table"
 
 
 def plain(value: dict[str, Any] | None) -> str:

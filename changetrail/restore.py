@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from changetrail.archive import Archive
-from changetrail.history import query_items
+from changetrail.history import query_items, several_tables
 from changetrail.outputs import source_tables
 from functions.decode import binary_as_bytes, item_key
 from functions.dynamodb_limits import key_value
@@ -55,7 +55,7 @@ def last_change(
         if table is not None:
             break
     if len(newest) > 1:
-        raise RestoreError(f"{item_key!r} is a key in several audited tables ({', '.join(sorted(newest))}): give --table")
+        raise RestoreError(several_tables(item_key, newest))
     if not newest:
         when = f" at or before {at.isoformat()}" if at else ""
         where = f" in {table}" if table else ""

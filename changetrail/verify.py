@@ -11,10 +11,22 @@ ids, masking, values left to the archive), and compares them with the Audit tabl
 - ``pending``: a row of a change not archived yet because it waits in a dead-letter queue (the pipeline DLQ, a
   stream-failures queue or the fallback, named): a redrive archives it, and then it is explained;
 - ``row-differs``: a row whose attributes differ from what the change gives (altered);
-- ``duplicate-line``: a change (``eventId``) archived more than once;
+- ``duplicate-line``: a change (``eventId``) archived more than once, named on the later writer's object (by
+  ``LastModified``; in a tie, the object the change's claim row names is the genuine one);
+- ``malformed-row``: a row that lacks a field WriteAudit always writes (``table``, ``modificationTime``, ...) or
+  holds one of the wrong type: the pipeline cannot have written it;
+- ``unexpected-row`` also names a row of a table no source of the stack has and the archive does not hold;
+- ``misplaced-object``: an object under the archive prefix outside the layout the pipeline writes
+  (``<table>/YYYY/MM/DD/HH/<first>-<last>-<digest>.jsonl``), or a line in an object of another table or outside
+  its key's sequence range: it explains no row;
+- ``unreadable-object``: an object, or a line of one (named by number), that is not an archive line; the other
+  lines and objects are still verified;
 - ``source-unexplained`` (``--source``): a source item whose current state is not the newest
   archived image of it (a write whose stream record never reached the pipeline), or an item the
   archive says exists that the table does not hold.
+
+Every Audit row (a full Scan) and every object under the archive prefix are read whatever window is asked:
+a window (``--from``/``--to``) and ``--table`` narrow what is reported, never what is compared.
 
 Only boto3 calls: the same code runs against ``changetrail local`` and AWS.
 """
@@ -22,12 +34,14 @@ Only boto3 calls: the same code runs against ``changetrail local`` and AWS.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import BotoCoreError, ClientError
 
 from changetrail.archive import Archive, parse_time
 from changetrail.outputs import source_tables
@@ -41,9 +55,17 @@ if TYPE_CHECKING:
 PENDING = "pending"
 BEGINNING = datetime(2000, 1, 1, tzinfo=UTC)
 END_OF_TIME = datetime(9999, 12, 31, 23, tzinfo=UTC)
-CHUNK_SPAN = timedelta(hours=1)
-"""An object lies in the hour folder of its chunk's first change: a window's changes may sit in the hour before."""
 PROGRESS_EVERY = 50
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USER_ERROR, EXIT_COULD_NOT_VERIFY = 0, 1, 2, 3
+KEY_LAYOUT = re.compile(
+    r"(?P<table>[A-Za-z0-9_.-]{3,255})/(?P<hour>\d{4}/\d{2}/\d{2}/\d{2})/(?P<first>\d+)-(?P<last>\d+)(-[0-9a-f]+)?\.jsonl"
+)
+"""``functions.diff.archive_key`` without its prefix (objects written before the digest have none)."""
+ROW_FIELDS = ("table", "itemKey", "eventId", "eventName", "modificationTime", "sequenceNumber", "historySortKey")
+"""Text attributes WriteAudit writes on every row (``functions.diff.audit_rows``)."""
+LINE_TEXT_FIELDS = ("eventId", "eventName", "itemKey", "sequenceNumber", "modificationTime")
+LINE_MAP_FIELDS = ("keys", "itemKeyParts")
+EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
 _DESERIALIZE = TypeDeserializer()
 Progress = Callable[[str], None]
 
@@ -61,6 +83,8 @@ class Finding:
     event_id: str = ""
     audit_id: str = ""
     archive_key: str = ""
+    time: str = ""
+    """The change's modificationTime: what a window selects on ("" for an object or row with none)."""
 
 
 @dataclass
@@ -72,6 +96,9 @@ class Report:
     archived_changes: int = 0
     expected_rows: int = 0
     audit_rows: int = 0
+    archived_changes_read: int = 0
+    audit_rows_read: int = 0
+    """Every archived change and Audit row is read and compared; the counts above are the reported scope's."""
     source_items: int | None = None
     waiting_changes: int | None = None
     """Changes the dead letters hold (None: the queues were not read)."""
@@ -97,6 +124,9 @@ class Report:
 class ArchivedChange:
     archive_key: str
     line: dict[str, Any]
+    written: str = ""
+    """When S3 created the object (its ``LastModified``, UTC ISO 8601): of two copies the later is the forged one."""
+    line_number: int = 1
 
     @property
     def table(self) -> str:
@@ -107,6 +137,34 @@ class ArchivedChange:
 class Expected:
     row: DynamoItem
     change: ArchivedChange
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where the pipeline put an object: its table's folder and the stream range its name gives."""
+
+    table: str
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What is reported: a window and ``--table``. Everything is read and compared whatever the scope."""
+
+    start: datetime
+    end: datetime
+    table: str | None
+    tables: Collection[str]
+    """Every table of the stack and its archive: a finding of none of them belongs to every scope."""
+
+    def holds(self, table: str, time: str) -> bool:
+        if self.table is not None and table in self.tables and table != self.table:
+            return False
+        try:
+            return not time or self.start <= parse_time(time) <= self.end
+        except ValueError:
+            return True
 
 
 # ---------------------------------------------------------------- pure: what the archive implies
@@ -150,42 +208,138 @@ def write_settings(outputs: dict[str, Any]) -> WriteSettings:
     )
 
 
-def expected_rows(
-    changes: Iterable[ArchivedChange], settings: WriteSettings, rules: dict[str, Any] | None = None
-) -> tuple[dict[str, Expected], list[Finding]]:
-    """Audit id -> the row each archived change must have; and the changes archived twice."""
-    expected: dict[str, Expected] = {}
-    seen: dict[str, ArchivedChange] = {}
+def placement(key: str, prefix: str) -> Placed | None:
+    """The table and stream range of a key the pipeline could have written, or None (``misplaced-object``)."""
+    base = f"{prefix}/" if prefix else ""
+    match = KEY_LAYOUT.fullmatch(key[len(base) :]) if key.startswith(base) else None
+    if match is None:
+        return None
+    try:
+        datetime.strptime(match["hour"], "%Y/%m/%d/%H")
+    except ValueError:
+        return None
+    first, last = int(match["first"]), int(match["last"])
+    return Placed(match["table"], first, last) if first <= last else None
+
+
+def archive_lines(key: str, body: bytes, placed: Placed, written: str = "") -> tuple[list[ArchivedChange], list[Finding]]:
+    """The changes one object holds, and a finding for each line that is not one of them (the rest still count)."""
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        return [], [Finding("unreadable-object", placed.table, "", "the object is not UTF-8 text", archive_key=key)]
+    changes: list[ArchivedChange] = []
     findings: list[Finding] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        if not raw.strip():
+            continue
+        line, problem = parse_line(raw)
+        if problem:
+            findings.append(Finding("unreadable-object", placed.table, "", f"line {number} {problem}", archive_key=key))
+            continue
+        misplaced = misplaced_line(line, placed)
+        if misplaced:
+            common = {"event_id": line["eventId"], "archive_key": key, "time": line["modificationTime"]}
+            findings.append(Finding("misplaced-object", placed.table, line["itemKey"], f"line {number} {misplaced}", **common))
+            continue
+        changes.append(ArchivedChange(key, line, written, number))
+    return changes, findings
+
+
+def parse_line(raw: str) -> tuple[dict[str, Any], str]:
+    """One archive line, or what makes it none ("" when it is one)."""
+    try:
+        line = json.loads(raw)
+    except json.JSONDecodeError as error:
+        return {}, f"is not JSON ({error.msg})"
+    if not isinstance(line, dict):
+        return {}, "is not a JSON object"
+    lacking = [name for name in LINE_TEXT_FIELDS if not isinstance(line.get(name), str)]
+    lacking += [name for name in LINE_MAP_FIELDS if not isinstance(line.get(name), dict)]
+    if not isinstance(line.get("table") or line.get("eventSourceARN"), str):
+        lacking.insert(0, "table")
+    if lacking:
+        return {}, f"is not an archive line: lacks {', '.join(lacking)}"
+    if line["eventName"] not in EVENT_NAMES or not line["sequenceNumber"].isdigit():
+        return {}, f"is not an archive line: event {line['eventName']!r}, sequence number {line['sequenceNumber']!r}"
+    try:
+        parse_time(line["modificationTime"])
+    except ValueError:
+        return {}, f"is not an archive line: modificationTime {line['modificationTime']!r}"
+    return line, ""
+
+
+def misplaced_line(line: dict[str, Any], placed: Placed) -> str:
+    """Why the pipeline could not have put this line in this object ("" when it could)."""
+    if line_table(line) != placed.table:
+        return f"is a change of table {line_table(line)!r} in the folder of {placed.table!r}"
+    if not placed.first <= int(line["sequenceNumber"]) <= placed.last:
+        return f"has sequence number {line['sequenceNumber']}, outside the object's range {placed.first}-{placed.last}"
+    return ""
+
+
+def writing_order(change: ArchivedChange, claimed: str | None) -> tuple[str, bool, str, int]:
+    """Copies of one change, earliest writer first: by ``LastModified`` (S3's, one-second steps); in a tie, the
+    object the change's claim row names, then by key."""
+    return change.written, change.archive_key != claimed, change.archive_key, change.line_number
+
+
+def claimed_objects(rows: Iterable[DynamoItem]) -> dict[tuple[str, str], str]:
+    """(table, eventId) -> the archive object the change's claim row names."""
+    return {
+        (row.get("table", {}).get("S", ""), row.get("eventId", {}).get("S", "")): row["archiveKey"]["S"]
+        for row in rows
+        if "S" in row.get("archiveKey", {})
+    }
+
+
+def expected_rows(
+    changes: Iterable[ArchivedChange],
+    settings: WriteSettings,
+    rules: dict[str, Any] | None = None,
+    claims: Mapping[tuple[str, str], str] | None = None,
+) -> tuple[dict[str, Expected], list[Finding]]:
+    """Audit id -> the row each archived change must have; and each later copy of a change archived twice."""
+    copies: dict[tuple[str, str], list[ArchivedChange]] = {}
     for archived in changes:
-        line = archived.line
-        event_id = line.get("eventId", "")
-        if event_id in seen:
-            first = seen[event_id]
+        copies.setdefault((archived.table, archived.line["eventId"]), []).append(archived)
+    expected: dict[str, Expected] = {}
+    findings: list[Finding] = []
+    for change, found in copies.items():
+        genuine, *later = sorted(found, key=lambda copy: writing_order(copy, (claims or {}).get(change)))
+        findings += [duplicate(copy, genuine) for copy in later]
+        try:
+            # In the archive the line may be masked already; masking twice changes nothing.
+            rows = plan(rediff(genuine.line, rules), genuine.archive_key, settings).rows
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            detail = f"line {genuine.line_number} is not an archive line: {type(error).__name__}: {error}"
             findings.append(
-                Finding(
-                    "duplicate-line",
-                    archived.table,
-                    line.get("itemKey", ""),
-                    f"change archived again (first in {first.archive_key})",
-                    event_id=event_id,
-                    archive_key=archived.archive_key,
-                )
+                Finding("unreadable-object", genuine.table, genuine.line["itemKey"], detail, archive_key=genuine.archive_key)
             )
             continue
-        seen[event_id] = archived
-        # In the archive the line may be masked already; masking twice changes nothing.
-        for row in plan(rediff(line, rules), archived.archive_key, settings).rows:
-            expected[row["id"]["S"]] = Expected(row, archived)
+        for row in rows:
+            expected[row["id"]["S"]] = Expected(row, genuine)
     return expected, findings
 
 
-def compare_rows(expected: dict[str, Expected], actual: dict[str, DynamoItem]) -> list[Finding]:
-    """Rows missing, rows no archived change explains, rows whose values differ (compared by meaning, as Diff does)."""
+def duplicate(copy: ArchivedChange, genuine: ArchivedChange) -> Finding:
+    line = copy.line
+    detail = f"line {copy.line_number}: change archived again, after {genuine.archive_key} (line {genuine.line_number})"
+    common = {"event_id": line["eventId"], "archive_key": copy.archive_key, "time": line["modificationTime"]}
+    return Finding("duplicate-line", copy.table, line["itemKey"], detail, **common)
+
+
+def compare_rows(
+    expected: dict[str, Expected], actual: dict[str, DynamoItem], tables: Collection[str] | None = None
+) -> list[Finding]:
+    """Rows missing, rows no archived change explains, rows whose values differ (compared by meaning, as Diff does).
+
+    ``tables``: every table of the stack and its archive; a row of another table is one the stack cannot have written.
+    """
     findings: list[Finding] = []
     for audit_id, want in expected.items():
         line, key = want.change.line, want.change.archive_key
-        common = {"event_id": line.get("eventId", ""), "audit_id": audit_id, "archive_key": key}
+        common = {"event_id": line["eventId"], "audit_id": audit_id, "archive_key": key, "time": line["modificationTime"]}
         attribute = want.row.get("updatedAttribute", {}).get("S")
         what = f"{line['eventName']} row" + (f" of attribute {attribute!r}" if attribute else "")
         have = actual.get(audit_id)
@@ -205,21 +359,34 @@ def compare_rows(expected: dict[str, Expected], actual: dict[str, DynamoItem]) -
                     **common,
                 )
             )
-    for audit_id, row in actual.items():
-        if audit_id not in expected:
-            attribute = row.get("updatedAttribute", {}).get("S")
-            what = f"{row.get('eventName', {}).get('S', '?')} row" + (f" of attribute {attribute!r}" if attribute else "")
-            findings.append(
-                Finding(
-                    "unexpected-row",
-                    row.get("table", {}).get("S", ""),
-                    row.get("itemKey", {}).get("S", ""),
-                    f"{what} that no archived change explains",
-                    event_id=row.get("eventId", {}).get("S", ""),
-                    audit_id=audit_id,
-                )
-            )
+    findings += [unexplained_row(audit_id, row, tables) for audit_id, row in actual.items() if audit_id not in expected]
     return findings
+
+
+def unexplained_row(audit_id: str, row: DynamoItem, tables: Collection[str] | None = None) -> Finding:
+    """A row no archived change explains: ``malformed-row`` when WriteAudit cannot have written it as it is (a field
+    it always writes is missing or not text, an unknown event, a time that is none), ``unexpected-row`` otherwise,
+    saying so when its table is none the stack or its archive has."""
+
+    def text(name: str) -> str:
+        return _text(row, name)
+
+    attribute = text("updatedAttribute")
+    what = f"{text('eventName') or '?'} row" + (f" of attribute {attribute!r}" if attribute else "")
+    common = {"event_id": text("eventId"), "audit_id": audit_id, "time": text("modificationTime")}
+    table, key = text("table"), text("itemKey")
+    lacking = [name for name in ROW_FIELDS if not text(name)]
+    if lacking:
+        return Finding("malformed-row", table, key, f"{what} lacking {', '.join(lacking)}: not written by the pipeline", **common)
+    try:
+        parse_time(common["time"])
+    except ValueError:
+        return Finding("malformed-row", table, key, f"{what} with modificationTime {common['time']!r}", **{**common, "time": ""})
+    if text("eventName") not in EVENT_NAMES:
+        return Finding("malformed-row", table, key, f"{what}: not an event the pipeline writes", **common)
+    if tables is not None and table not in tables:
+        return Finding("unexpected-row", table, key, f"{what} of a table no source of this stack has", **common)
+    return Finding("unexpected-row", table, key, f"{what} that no archived change explains", **common)
 
 
 def explain_pending(findings: list[Finding], waiting: Mapping[tuple[str, str], str]) -> list[Finding]:
@@ -289,10 +456,6 @@ def compare_source(
     return findings
 
 
-def in_window(line: dict[str, Any], start: datetime, end: datetime) -> bool:
-    return start <= parse_time(line["modificationTime"]) <= end
-
-
 # ---------------------------------------------------------------- reading (boto3 only)
 
 
@@ -305,37 +468,33 @@ def archived_tables(archive: Archive) -> list[str]:
     return tables
 
 
-def archived_changes(
-    archive: Archive, tables: list[str], start: datetime, end: datetime, progress: Progress, report: Report
-) -> Iterator[ArchivedChange]:
-    """Every archived change of ``tables`` with its time in [start, end], object by object."""
-    for table in tables:
-        for key in archive.keys(table, max(start - CHUNK_SPAN, BEGINNING), end):
+def read_archive(archive: Archive, progress: Progress, report: Report) -> tuple[list[ArchivedChange], list[Finding]]:
+    """Every change of every object under the prefix (one listing of it all), and what is not where or what it should be."""
+    base = f"{archive.prefix}/" if archive.prefix else ""
+    changes: list[ArchivedChange] = []
+    findings: list[Finding] = []
+    for page in archive.s3.get_paginator("list_objects_v2").paginate(Bucket=archive.bucket, Prefix=base):
+        for entry in page.get("Contents", []):
+            key, written = entry["Key"], entry["LastModified"].astimezone(UTC).isoformat()
             report.archive_objects += 1
             if report.archive_objects % PROGRESS_EVERY == 0:
-                progress(f"read {report.archive_objects} archive objects ({table})")
-            for line in archive.read(key).lines:
-                if line_table(line) == table and in_window(line, start, end):
-                    yield ArchivedChange(key, line)
+                progress(f"read {report.archive_objects} archive objects")
+            placed = placement(key, archive.prefix)
+            if placed is None:
+                layout = f"{base}<table>/YYYY/MM/DD/HH/<first>-<last>-<digest>.jsonl"
+                findings.append(Finding("misplaced-object", "", "", f"not where the pipeline writes ({layout})", archive_key=key))
+                continue
+            body = archive.s3.get_object(Bucket=archive.bucket, Key=key)["Body"].read()
+            found, problems = archive_lines(key, body, placed, written)
+            changes += found
+            findings += problems
+    return changes, findings
 
 
-def audit_rows(
-    ddb: Any, audit_table: str, tables: list[str], start: datetime, end: datetime, progress: Progress
-) -> dict[str, Any]:
-    """Audit id -> row, for the tables' changes with modificationTime in [start, end]."""
-    values: dict[str, Any] = {":start": {"S": _iso(start)}, ":end": {"S": _iso(end)}}
-    names = []
-    for index, table in enumerate(tables):
-        values[f":t{index}"] = {"S": table}
-        names.append(f":t{index}")
+def audit_rows(ddb: Any, audit_table: str, progress: Progress) -> dict[str, Any]:
+    """Audit id -> row, every row of the table (a Scan, page by page): a filter would hide the rows it does not name."""
     rows: dict[str, Any] = {}
-    pages = ddb.get_paginator("scan").paginate(
-        TableName=audit_table,
-        FilterExpression=f"modificationTime BETWEEN :start AND :end AND #table IN ({', '.join(names)})",
-        ExpressionAttributeNames={"#table": "table"},
-        ExpressionAttributeValues=values,
-    )
-    for page in pages:
+    for page in ddb.get_paginator("scan").paginate(TableName=audit_table):
         for row in page["Items"]:
             rows[row["id"]["S"]] = row
         if len(rows) and len(rows) % 5000 < len(page["Items"]):
@@ -371,44 +530,87 @@ def verify(
     waiting: Mapping[tuple[str, str], str] | None = None,
 ) -> Report:
     """Compare the Audit table (and with ``check_source`` the source tables) with what the archive implies; ``waiting``
-    (``redrive.waiting_changes``) says which changes the dead letters hold, so their rows are ``pending``."""
+    (``redrive.waiting_changes``) says which changes the dead letters hold, so their rows are ``pending``.
+
+    Every row and every object is read; the window and ``table`` select what is reported."""
     start, end = start or BEGINNING, end or END_OF_TIME
     if end < start:
         raise VerifyError(f"--to {end.isoformat()} is before --from {start.isoformat()}")
     known = sorted({*source_tables(outputs), *archived_tables(archive)})
     if table is not None and table not in known:
         raise VerifyError(f"no table {table!r} in this stack or its archive; known: {', '.join(known)}")
-    tables = [table] if table else known
-    report = Report(_iso(start), _iso(end) if end != END_OF_TIME else "now", tables)
-    # The source check needs each item's whole history, so it reads from the beginning.
-    changes = list(archived_changes(archive, tables, BEGINNING if check_source else start, end, progress, report))
-    window = [change for change in changes if in_window(change.line, start, end)]
-    report.archived_changes = len(window)
-    progress(f"read {report.archive_objects} archive objects, {len(window)} changes")
-    expected, duplicates = expected_rows(window, write_settings(outputs), outputs.get("attribute_rules"))
-    actual = audit_rows(ddb, outputs["audit_table_name"], tables, start, end, progress)
-    report.expected_rows, report.audit_rows = len(expected), len(actual)
-    report.findings = duplicates + compare_rows(expected, actual)
+    scope = Scope(start, end, table, known)
+    report = Report(_iso(start), _iso(end) if end != END_OF_TIME else "now", [table] if table else known)
+    changes, findings = read_archive(archive, progress, report)
+    progress(f"read {report.archive_objects} archive objects, {len(changes)} changes")
+    actual = audit_rows(ddb, outputs["audit_table_name"], progress)
+    expected, line_findings = expected_rows(
+        changes, write_settings(outputs), outputs.get("attribute_rules"), claimed_objects(actual.values())
+    )
+    findings += line_findings + compare_rows(expected, actual, known)
+    report.archived_changes_read, report.audit_rows_read = len(changes), len(actual)
+    report.archived_changes = sum(scope.holds(c.table, c.line["modificationTime"]) for c in changes)
+    report.expected_rows = sum(scope.holds(e.change.table, e.change.line["modificationTime"]) for e in expected.values())
+    report.audit_rows = sum(scope.holds(_text(row, "table"), _text(row, "modificationTime")) for row in actual.values())
     if waiting is not None:
         report.waiting_changes = len(waiting)
-        report.findings = explain_pending(report.findings, waiting)
+        findings = explain_pending(findings, waiting)
+    report.findings = [finding for finding in findings if scope.holds(finding.table, finding.time)]
     if check_source:
-        newest = newest_images(changes)
-        report.source_items = 0
-        for name in [t for t in tables if t in source_tables(outputs)]:
-            items = source_items(ddb, name)
-            report.source_items += len(items)
-            progress(f"compared {len(items)} items of {name}")
-            rules = attribute_rules(json.dumps(outputs.get("attribute_rules") or {})).get(name)
-            report.findings += compare_source(name, items, newest, rules)
+        report.findings += source_findings(outputs, ddb, report.tables, changes, progress, report)
     return report
+
+
+def _text(row: DynamoItem, name: str) -> str:
+    value = row.get(name, {}).get("S")
+    return value if isinstance(value, str) else ""
+
+
+def source_findings(
+    outputs: dict[str, Any], ddb: Any, tables: list[str], changes: list[ArchivedChange], progress: Progress, report: Report
+) -> list[Finding]:
+    """Each source item against its newest archived image (the whole archive is read, so each item's whole history)."""
+    newest = newest_images(changes)
+    findings: list[Finding] = []
+    report.source_items = 0
+    for name in [t for t in tables if t in source_tables(outputs)]:
+        items = source_items(ddb, name)
+        report.source_items += len(items)
+        progress(f"compared {len(items)} items of {name}")
+        rules = attribute_rules(json.dumps(outputs.get("attribute_rules") or {})).get(name)
+        findings += compare_source(name, items, newest, rules)
+    return findings
+
+
+def could_not_verify(error: BaseException) -> str:
+    """One line saying why verify could not finish (nothing is proven either way): exit 3, never a traceback."""
+    if isinstance(error, KeyboardInterrupt):
+        reason = "interrupted"
+    elif isinstance(error, ClientError):
+        refusal = error.response.get("Error", {})
+        reason = f"AWS refused {error.operation_name}: {refusal.get('Code', '?')}: {refusal.get('Message', '')}"
+    elif isinstance(error, BotoCoreError):
+        reason = f"AWS unreachable or unusable: {error}"
+    else:
+        reason = f"{type(error).__name__}: {error}"
+    return " ".join(reason.split())
+
+
+def could_not_verify_json(reason: str) -> str:
+    return json.dumps({"verified": False, "clean": False, "could_not_verify": reason}, ensure_ascii=False)
 
 
 # ---------------------------------------------------------------- rendering
 
 
 def to_json(report: Report) -> str:
-    document = {**asdict(report), "clean": report.clean, "only_pending": report.only_pending, "counts": report.counts()}
+    document = {
+        **asdict(report),
+        "verified": True,
+        "clean": report.clean,
+        "only_pending": report.only_pending,
+        "counts": report.counts(),
+    }
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 
@@ -417,7 +619,8 @@ def render(report: Report) -> str:
         f"verified {', '.join(report.tables)} from {report.start} to {report.end}: "
         f"{report.archived_changes} archived changes in {report.archive_objects} objects, "
         f"{report.expected_rows} audit rows expected, {report.audit_rows} found"
-        + (f", {report.source_items} source items" if report.source_items is not None else ""),
+        + (f", {report.source_items} source items" if report.source_items is not None else "")
+        + f" (compared all {report.archived_changes_read} changes and {report.audit_rows_read} rows)",
     ]
     if report.clean:
         lines.append("clean: the Audit table says exactly what the archive says")

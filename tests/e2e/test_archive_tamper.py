@@ -8,6 +8,8 @@ write is refused, or verify exits 1 naming exactly what changed.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from types import SimpleNamespace
 
@@ -19,10 +21,11 @@ from changetrail import cli, verify
 from changetrail.archive import Archive
 from changetrail.embedded import ARCHIVE_ACCOUNT, authorization, client, faults, stepfunctions
 from changetrail.embedded.accounts import role_credentials
-from tests.e2e.conftest import archive_objects, archive_versions, audit_rows
+from tests.e2e.conftest import archive_objects, archive_versions, audit_rows, clean_environment, free_port
 from tests.e2e.test_redrive import break_archive, fix_archive
 
 pytestmark = pytest.mark.e2e
+LOCAL_KEYS = {"aws_access_key_id": "x", "aws_secret_access_key": "x", "aws_region": "us-east-1"}
 
 
 def writer_s3(aws):
@@ -55,6 +58,7 @@ def some_changes(aws) -> None:
 def run_verify(aws, *argv: str, capsys, tmp_path) -> tuple[int, dict]:
     outputs = tmp_path / "out.json"
     outputs.write_text(json.dumps(aws.outputs))
+    capsys.readouterr()  # what the pipeline's functions logged before
     code = cli.main(["verify", "--outputs", str(outputs), "--json", *argv])
     return code, json.loads(capsys.readouterr().out)
 
@@ -306,3 +310,129 @@ def test_verify_tells_a_row_waiting_in_the_dlq_pending_from_a_forged_one_in_one_
     capsys.readouterr()
     code, report = run_verify(aws, capsys=capsys, tmp_path=tmp_path)
     assert code == 0 and report["clean"] and report["waiting_changes"] == 0
+
+
+# -- verify reads every row and every object (issue 28) ---------------------------------------------
+def forge_row(aws, drop: tuple[str, ...] = (), **replaced: str) -> str:
+    """A plain put_item of a copy of a row of item A under a new id, without ``drop``, with ``replaced`` text values."""
+    rows = audit_rows(aws)  # in no order, and perhaps holding rows forged before: copy a genuine one
+    genuine = next(row for row in rows if row["itemKey"]["S"] == "A" and not row["eventId"]["S"].startswith("forged-"))
+    row = {**genuine, "id": {"S": str(uuid.uuid4())}, "eventId": {"S": f"forged-{uuid.uuid4()}"}}
+    row = {name: value for name, value in row.items() if name not in drop} | {k: {"S": v} for k, v in replaced.items()}
+    client("dynamodb").put_item(TableName="Audit", Item=row)
+    return row["id"]["S"]
+
+
+def forge_object(aws, key: str, body: bytes) -> None:
+    """A new object, put as the archive account (the bucket's owner: on AWS too it may create keys that do not exist)."""
+    s3 = client("s3", ARCHIVE_ACCOUNT)
+    s3.put_object(Bucket=aws.outputs["archive_bucket_name"], Key=key, Body=body, IfNoneMatch="*", ChecksumAlgorithm="CRC32")
+
+
+def test_verify_names_forged_rows_of_no_table_a_foreign_table_or_no_time_whatever_the_window(aws, capsys, tmp_path):
+    some_changes(aws)
+    no_table = forge_row(aws, drop=("table",), modificationTime="2099-01-01T00:00:00.000Z")
+    foreign = forge_row(aws, table="NoSuchSource")
+    no_time = forge_row(aws, drop=("modificationTime",))
+    bad_time = forge_row(aws, modificationTime="yesterday")
+
+    code, report = run_verify(aws, capsys=capsys, tmp_path=tmp_path)
+
+    assert code == 1
+    kinds = {f["audit_id"]: f["kind"] for f in report["findings"]}
+    assert kinds == {no_table: "malformed-row", foreign: "unexpected-row", no_time: "malformed-row", bad_time: "malformed-row"}
+    named = {f["audit_id"]: f["detail"] for f in report["findings"]}
+    assert "lacking table" in named[no_table] and "no source of this stack" in named[foreign]
+    # a window narrows what is reported, not what is read: a row of no time is in every window, one of no table of the
+    # stack in every --table
+    code, report = run_verify(aws, "--from", "2098-12-31T00:00Z", "--table", "Configuration", capsys=capsys, tmp_path=tmp_path)
+    reported = {f["audit_id"]: (f["kind"], f["table"], f["time"], f["detail"]) for f in report["findings"]}
+    assert code == 1 and set(reported) == {no_table, no_time, bad_time}, reported
+    assert report["audit_rows_read"] == 8 and report["audit_rows"] == 3 and report["archived_changes_read"] == 4
+
+
+def test_a_forged_row_of_no_table_never_tops_the_history(aws, capsys, tmp_path):
+    some_changes(aws)
+    forge_row(aws, drop=("table",), modificationTime="2099-01-01T00:00:00.000Z", historySortKey="2099-01-01T00:00:00.000Z#9")
+    outputs = tmp_path / "out.json"
+    outputs.write_text(json.dumps(aws.outputs))
+    capsys.readouterr()
+    assert cli.main(["history", "--outputs", str(outputs), "--key", "A", "--json"]) == 0
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    assert [r["table"] for r in rows] == ["Configuration", "Configuration"] and rows[0]["eventName"] == "MODIFY"
+    assert "left out 1 row(s) naming no table of this stack" in captured.err
+
+
+def test_verify_reports_unreadable_and_misplaced_objects_and_blames_a_copy_on_the_later_writer(aws, capsys, tmp_path):
+    some_changes(aws)
+    genuine_key, genuine_lines = next(iter(archive_objects(aws).items()))
+    genuine_body = "".join(json.dumps(line) + "\n" for line in genuine_lines).encode()
+    prefix, table = aws.outputs["archive_prefix"], "Configuration"
+    name = genuine_key.rsplit("/", 1)[-1]
+    garbled = f"{prefix}/{table}/2026/01/01/00/{name}"
+    forge_object(aws, garbled, b"{not json\n" + genuine_body)  # line 1 unreadable, the rest a copy
+    forge_object(aws, f"{prefix}/{table}/evil.jsonl", genuine_body)
+    forge_object(aws, f"{prefix}/{table}/1999/01/01/00/{name}", genuine_body)
+
+    code, report = run_verify(aws, capsys=capsys, tmp_path=tmp_path)
+
+    assert code == 1, "no crash: a report, and exit 1"
+    by_kind: dict[str, set[str]] = {}
+    for finding in report["findings"]:
+        by_kind.setdefault(finding["kind"], set()).add(finding["archive_key"])
+    assert by_kind == {
+        "unreadable-object": {garbled},
+        "misplaced-object": {f"{prefix}/{table}/evil.jsonl"},
+        "duplicate-line": {garbled, f"{prefix}/{table}/1999/01/01/00/{name}"},
+    }, "the genuine object and its rows are never blamed"
+    (unreadable,) = [f for f in report["findings"] if f["kind"] == "unreadable-object"]
+    assert unreadable["detail"].startswith("line 1 is not JSON")
+    assert report["counts"]["duplicate-line"] == 2 * len(genuine_lines)
+
+
+def test_verify_exits_3_with_a_reason_when_aws_cannot_be_reached(tmp_path):
+    port = free_port()  # nothing listens on it
+    outputs = tmp_path / "out.json"
+    outputs.write_text(json.dumps({
+        "state_machine_arn": "arn:aws:states:us-east-1:111111111111:stateMachine:x", "region": "us-east-1",
+        "dlq_url": f"http://127.0.0.1:{port}/111111111111/dlq", "audit_table_name": "Audit", "archive_bucket_name": "b",
+        "archive_reader_role_arn": "arn:aws:iam::222222222222:role/r", "archive_prefix": "ddb-changes",
+    }))  # fmt: skip
+    env = {**clean_environment(), "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", **{k.upper(): v for k, v in LOCAL_KEYS.items()}}
+    process = subprocess.run(
+        [sys.executable, "-m", "changetrail.cli", "verify", "--outputs", str(outputs), "--json"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert process.returncode == verify.EXIT_COULD_NOT_VERIFY
+    (reason,) = process.stderr.strip().splitlines()
+    assert reason.startswith("changetrail verify: could not verify: AWS unreachable") and "Traceback" not in process.stderr
+    assert json.loads(process.stdout) == {"verified": False, "clean": False, "could_not_verify": reason.split(": ", 2)[2]}
+
+
+def test_verify_exits_3_when_access_is_denied_or_it_crashes_or_is_interrupted_and_2_for_a_user_error(
+    aws, capsys, tmp_path, monkeypatch
+):
+    some_changes(aws)
+    outputs = tmp_path / "out.json"
+    # the reader may list the archive prefix, not the bucket root: outputs with no prefix make it list the root
+    outputs.write_text(json.dumps({**aws.outputs, "archive_prefix": ""}))
+    capsys.readouterr()
+    assert cli.main(["verify", "--outputs", str(outputs), "--json"]) == 3
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["could_not_verify"].startswith("AWS refused ListObjectsV2: AccessDenied")
+    assert captured.err.count("\n") == 1
+
+    outputs.write_text(json.dumps(aws.outputs))
+    for raised in (RuntimeError("boom"), KeyboardInterrupt()):
+
+        def fail(*_args, error=raised, **_kwargs):
+            raise error
+
+        monkeypatch.setattr(verify, "read_archive", fail)
+        assert cli.main(["verify", "--outputs", str(outputs)]) == 3
+        assert capsys.readouterr().err.strip().splitlines()[-1] in {
+            "changetrail verify: could not verify: RuntimeError: boom",
+            "changetrail verify: could not verify: interrupted",
+        }
+    assert cli.main(["verify", "--outputs", str(outputs), "--json", "--table", "Nope"]) == 2

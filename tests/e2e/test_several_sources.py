@@ -7,12 +7,13 @@ batches leave the others alone and are redriven from that source's own failure q
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
 import pytest
 
-from changetrail import history, restore, verify
+from changetrail import cli, history, restore, verify
 from changetrail.archive import Archive
 from changetrail.embedded import ARCHIVE_ACCOUNT, EmbeddedAws, client, faults, lambdas
 from changetrail.executions import InterpreterHistory
@@ -82,7 +83,7 @@ def test_each_table_is_audited_archived_and_notified_as_its_own(stack):
     assert sorted(n["Body"]["MessageAttributes"]["table"]["Value"] for n in notes) == sorted(TABLES)
 
 
-def test_the_same_key_in_three_tables_has_three_histories_and_restores_into_its_own_table(stack):
+def test_the_same_key_in_three_tables_has_three_histories_and_restores_into_its_own_table(stack, capsys, tmp_path):
     for table in TABLES:
         put(table, "A", value={"S": f"{table}-1"})
         put(table, "A", value={"S": f"{table}-2"})
@@ -98,6 +99,14 @@ def test_the_same_key_in_three_tables_has_three_histories_and_restores_into_its_
         modify, insert = rows
         assert modify["newValue"] == {"S": f"{table}-2"} and insert["newValue"]["M"]["value"] == {"S": f"{table}-1"}
     assert len(history.item_history(ddb, audit, index, "A")) == 6, "without --table: every table's rows of the key"
+    # the CLI never interleaves them: without --table it asks for one, as restore does
+    outputs_file = tmp_path / "out.json"
+    outputs_file.write_text(json.dumps(outputs))
+    capsys.readouterr()
+    assert cli.main(["history", "--outputs", str(outputs_file), "--key", "A"]) == 2
+    assert "several audited tables (Configuration, Legacy, Orders): give --table" in capsys.readouterr().err
+    assert cli.main(["history", "--outputs", str(outputs_file), "--key", "A", "--table", "Legacy", "--json"]) == 0
+    assert {row["table"] for row in json.loads(capsys.readouterr().out)} == {"Legacy"}
 
     archive = Archive(client("s3", ARCHIVE_ACCOUNT), outputs["archive_bucket_name"], outputs.get("archive_prefix", "ddb-changes"))
     with pytest.raises(restore.RestoreError, match=r"several audited tables \(Configuration, Legacy, Orders\): give --table"):
