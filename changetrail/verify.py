@@ -230,7 +230,7 @@ def archive_lines(key: str, body: bytes, placed: Placed, written: str = "") -> t
         return [], [Finding("unreadable-object", placed.table, "", "the object is not UTF-8 text", archive_key=key)]
     changes: list[ArchivedChange] = []
     findings: list[Finding] = []
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in enumerate(text.split("\n"), 1):  # not splitlines: a JSON string holds U+2028 raw
         if not raw.strip():
             continue
         line, problem = parse_line(raw)

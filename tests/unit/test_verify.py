@@ -171,6 +171,15 @@ def test_unreadable_and_misplaced_lines_are_named_by_number_and_the_rest_still_c
     assert archive_lines(KEY, b"\xff\xfe", Placed("Configuration", 1, 2))[1][0].detail == "the object is not UTF-8 text"
 
 
+def test_a_line_whose_value_holds_a_unicode_line_break_is_one_readable_line():
+    line = {**MODIFY, "newImage": {**MODIFY["newImage"], "note": {"S": "a\u2028b\x85c"}}}
+    body = (json.dumps(line, ensure_ascii=False) + "\n").encode()
+
+    changes, found = archive_lines(KEY, body, Placed("Configuration", 1, 2))
+
+    assert found == [] and [c.line for c in changes] == [line]
+
+
 def test_a_row_the_pipeline_could_not_have_written_is_malformed_or_of_a_foreign_table():
     tables = ["Configuration"]
     kinds = {
