@@ -29,6 +29,7 @@ from changetrail.embedded import (
     interpreter_speed,
     item_limits,
     lambdas,
+    principals,
     s3policy,
     sdk_error_names,
     sns_batches,
@@ -36,7 +37,14 @@ from changetrail.embedded import (
     stepfunctions,
     stream_pages,
 )
-from changetrail.embedded.accounts import ARCHIVE_ACCOUNT, PIPELINE_ACCOUNT, REGION, client, forget_credentials
+from changetrail.embedded.accounts import (
+    ARCHIVE_ACCOUNT,
+    PIPELINE_ACCOUNT,
+    REGION,
+    client,
+    deploy_role_arn,
+    forget_credentials,
+)
 from changetrail.embedded.execution_logs import ExecutionLogPublisher
 from changetrail.embedded.mocks import MotoMocks, Registry
 from changetrail.embedded.program import run_program
@@ -137,6 +145,8 @@ class EmbeddedAws:
         item_limits.install()
         stream_pages.install()
         sns_batches.install()
+        principals.install()
+        principals.ensure_deploy_role(ARCHIVE_ACCOUNT, deploy_role_arn(ARCHIVE_ACCOUNT).rsplit("/", 1)[-1])
         if self.before_deploy is not None:
             self.config = self.before_deploy(self.config)
         mocks = MotoMocks()
@@ -161,6 +171,7 @@ class EmbeddedAws:
                 self.wait_for_executions(timeout=60)
         stepfunctions.execution_role_arn = None
         authorization.operator_roles.clear()
+        principals.uninstall()
         sns_batches.uninstall()
         stream_pages.uninstall()
         item_limits.uninstall()
