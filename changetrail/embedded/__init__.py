@@ -36,6 +36,7 @@ from changetrail.embedded import (
     state_limits,
     stepfunctions,
     stream_pages,
+    stream_toggles,
 )
 from changetrail.embedded.accounts import (
     ARCHIVE_ACCOUNT,
@@ -144,6 +145,7 @@ class EmbeddedAws:
         conditional_writes.install()
         item_limits.install()
         stream_pages.install()
+        stream_toggles.install()
         sns_batches.install()
         principals.install()
         principals.ensure_deploy_role(ARCHIVE_ACCOUNT, deploy_role_arn(ARCHIVE_ACCOUNT).rsplit("/", 1)[-1])
@@ -173,6 +175,7 @@ class EmbeddedAws:
         authorization.operator_roles.clear()
         principals.uninstall()
         sns_batches.uninstall()
+        stream_toggles.uninstall()
         stream_pages.uninstall()
         item_limits.uninstall()
         conditional_writes.uninstall()
