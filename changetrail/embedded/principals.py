@@ -23,6 +23,7 @@ policies, SCPs, managed policies attached to a role (the program attaches none).
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -302,21 +303,23 @@ def service_session(role_arn: str, service: str, session_name: str = "changetrai
 
 
 _service_sessions: dict[str, dict[str, str]] = {}
+_sessions_lock = threading.Lock()
 
 
 def service_credentials(role_arn: str) -> dict[str, str]:
     """A session of a role for the service its trust policy names (once per role), as that service would hold one."""
-    if role_arn not in _service_sessions:
-        services = [
-            service
-            for statement in _statements(trust_policy(role_arn) or {})
-            if statement.get("Effect") == "Allow"
-            for service in _services(statement)
-        ]
-        if not services:
-            raise PermissionError(f"{role_arn} trusts no AWS service")
-        _service_sessions[role_arn] = service_session(role_arn, services[0])
-    return _service_sessions[role_arn]
+    with _sessions_lock:
+        if role_arn not in _service_sessions:
+            services = [
+                service
+                for statement in _statements(trust_policy(role_arn) or {})
+                if statement.get("Effect") == "Allow"
+                for service in _services(statement)
+            ]
+            if not services:
+                raise PermissionError(f"{role_arn} trusts no AWS service")
+            _service_sessions[role_arn] = service_session(role_arn, services[0])
+        return _service_sessions[role_arn]
 
 
 def ensure_deploy_role(account: str, role_name: str) -> None:
