@@ -29,14 +29,23 @@ from changetrail.embedded import (
     interpreter_speed,
     item_limits,
     lambdas,
+    principals,
     s3policy,
     sdk_error_names,
     sns_batches,
     state_limits,
     stepfunctions,
     stream_pages,
+    stream_toggles,
 )
-from changetrail.embedded.accounts import ARCHIVE_ACCOUNT, PIPELINE_ACCOUNT, REGION, client, forget_credentials
+from changetrail.embedded.accounts import (
+    ARCHIVE_ACCOUNT,
+    PIPELINE_ACCOUNT,
+    REGION,
+    client,
+    deploy_role_arn,
+    forget_credentials,
+)
 from changetrail.embedded.execution_logs import ExecutionLogPublisher
 from changetrail.embedded.mocks import MotoMocks, Registry
 from changetrail.embedded.program import run_program
@@ -136,7 +145,10 @@ class EmbeddedAws:
         conditional_writes.install()
         item_limits.install()
         stream_pages.install()
+        stream_toggles.install()
         sns_batches.install()
+        principals.install()
+        principals.ensure_deploy_role(ARCHIVE_ACCOUNT, deploy_role_arn(ARCHIVE_ACCOUNT).rsplit("/", 1)[-1])
         if self.before_deploy is not None:
             self.config = self.before_deploy(self.config)
         mocks = MotoMocks()
@@ -161,7 +173,9 @@ class EmbeddedAws:
                 self.wait_for_executions(timeout=60)
         stepfunctions.execution_role_arn = None
         authorization.operator_roles.clear()
+        principals.uninstall()
         sns_batches.uninstall()
+        stream_toggles.uninstall()
         stream_pages.uninstall()
         item_limits.uninstall()
         conditional_writes.uninstall()

@@ -53,7 +53,6 @@ SERVICE_PREFIXES = {"stepfunctions": "states", "dynamodbstreams": "dynamodb"}
 function_role: contextvars.ContextVar[str | None] = contextvars.ContextVar("function_role", default=None)
 """The execution role of the in-process Lambda handler running in this context, if any."""
 _original_api_call = BaseClient._make_api_call
-_policies: dict[str, list[str]] = {}
 _lock = threading.Lock()
 denied: list[str] = []
 """Every refused call, newest last (``role: action on resource``)."""
@@ -64,22 +63,18 @@ _sessions: dict[str, str | None] = {}
 
 def forget() -> None:
     with _lock:
-        _policies.clear()
         denied.clear()
         _sessions.clear()
 
 
 def inline_policies(role_arn: str) -> list[str]:
-    """The role's inline policy documents, read from moto's IAM store.
+    """The role's inline policy documents, read from moto's IAM store on every check: a change holds at once.
 
     Not through an IAM client: checks run inside in-process handlers and their worker threads,
     and creating a client there would wait for the lock a running handler holds.
     """
-    with _lock:
-        if role_arn not in _policies:
-            role = iam_backends[account_of(role_arn)]["global"].get_role(role_arn.rsplit("/", 1)[-1])
-            _policies[role_arn] = list(role.policies.values())
-        return _policies[role_arn]
+    role = iam_backends[account_of(role_arn)]["global"].get_role(role_arn.rsplit("/", 1)[-1])
+    return list(role.policies.values())
 
 
 def requested(service: str, operation: str, params: dict[str, Any], region: str, account: str) -> list[tuple[str, str]]:

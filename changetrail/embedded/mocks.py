@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from botocore.exceptions import ClientError
 
 from changetrail.embedded.accounts import PIPELINE_ACCOUNT, REGION, account_of, client
 
@@ -57,6 +58,19 @@ DYNAMODB_SCALING_ROLE = "dynamodb.application-autoscaling.amazonaws.com/AWSServi
 def _throughput(inputs: Inputs) -> dict[str, int]:
     """A table's or index's provisioned capacity; AWS refuses a PROVISIONED table or index without it."""
     return {"ReadCapacityUnits": _int(inputs["readCapacity"]), "WriteCapacityUnits": _int(inputs["writeCapacity"])}
+
+
+def moto_mapping(account: str, function: str, stream_arn: str, enabled: bool) -> str:
+    """Create the mapping in moto's Lambda and take it off the table, so moto never invokes by itself; returns its UUID."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    created = client("lambda", account).create_event_source_mapping(
+        FunctionName=function, EventSourceArn=stream_arn, Enabled=enabled, StartingPosition="TRIM_HORIZON"
+    )
+    _, _, _, region, owner, resource = stream_arn.split(":", 5)
+    table = dynamodb_backends[owner][region].get_table(resource.split("/")[1])
+    table.lambda_event_source_mappings.pop(created["FunctionArn"], None)
+    return created["UUID"]
 
 
 class MotoMocks(pulumi.runtime.Mocks):
@@ -338,9 +352,17 @@ class MotoMocks(pulumi.runtime.Mocks):
         return name, outputs
 
     def _mapping(self, args: Args, account: str, inputs: Inputs) -> Created:
-        mapping_uuid = str(uuid.uuid4())
-        self.registry.mappings.append({**inputs, "uuid": mapping_uuid})
-        return mapping_uuid, {**inputs, "uuid": mapping_uuid, "functionArn": inputs["functionName"], "state": "Enabled"}
+        """Kept in moto's Lambda (so ``UpdateEventSourceMapping`` and ``Enabled`` reach it) but unhooked from the table:
+        moto would invoke on every write; the ``StreamPoller`` delivers instead."""
+        enabled = inputs.get("enabled", True) is not False
+        try:
+            created = moto_mapping(account, inputs["functionName"], inputs["eventSourceArn"], enabled)
+            mapping_uuid, in_moto = created, True
+        except ClientError:  # a stream moto does not list (bring-your-own stream of another kind): recorded only
+            mapping_uuid, in_moto = str(uuid.uuid4()), False
+        self.registry.mappings.append({**inputs, "uuid": mapping_uuid, "inMoto": in_moto})
+        state = "Enabled" if enabled else "Disabled"
+        return mapping_uuid, {**inputs, "uuid": mapping_uuid, "functionArn": inputs["functionName"], "state": state}
 
     # -- Step Functions, SQS, SNS ----------------------------------------------------------
     def _state_machine(self, args: Args, account: str, inputs: Inputs) -> Created:

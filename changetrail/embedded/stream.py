@@ -34,10 +34,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from moto.dynamodb.models import dynamodb_backends
+from moto.awslambda.models import lambda_backends
 from moto.events.models import EventPattern
 
-from changetrail.embedded.accounts import client
+from changetrail.embedded.accounts import account_of, client
+from changetrail.embedded.stream_toggles import shard_of
 from changetrail.streams import lambda_record
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ class Mapping:
     filters: list[EventPattern] = field(default_factory=list)
     parallelization_factor: int = 1
     batching_window_seconds: float = 0
+    in_moto: bool = False
+    """Created in moto's Lambda too (so ``UpdateEventSourceMapping`` reaches it): gone from there means deleted."""
 
     @classmethod
     def from_inputs(cls, inputs: dict[str, Any]) -> Mapping:
@@ -83,6 +86,7 @@ class Mapping:
             filters=[EventPattern.load(p) for p in patterns],
             parallelization_factor=int(inputs.get("parallelizationFactor") or 1),
             batching_window_seconds=float(inputs.get("maximumBatchingWindowInSeconds") or 0),
+            in_moto=bool(inputs.get("inMoto")),
         )
 
     def wants(self, record: dict[str, Any]) -> bool:
@@ -114,18 +118,35 @@ class StreamPoller:
         self.mapping = mapping
         self.invoke = invoke
         self.stats = DeliveryStats()
-        self._streams = client("dynamodbstreams")
         self._checkpoints: dict[str, str | None] = {}
         self._waiting_since: dict[str, float] = {}
         self._stats_lock = threading.Lock()
+
+    def enabled(self) -> bool:
+        """Whether the mapping, as moto keeps it (``UpdateEventSourceMapping``), is enabled; a deleted one is not."""
+        region = self.mapping.function_arn.split(":")[3] if self.mapping.function_arn.startswith("arn:") else "us-east-1"
+        account = account_of(self.mapping.stream_arn)
+        found = lambda_backends[account][region]._event_source_mappings.get(self.mapping.uuid)
+        if found is None:
+            return not self.mapping.in_moto
+        return str(found.enabled).lower() != "false"
+
+    def shards(self) -> list[dict[str, Any]]:
+        """The stream's shard, read where the stream keeps it (no ``DescribeStream``: a disabled stream has none in moto)."""
+        shard = shard_of(self.mapping.stream_arn)
+        return [] if shard is None else [{"ShardId": shard.id}]
 
     def poll(self, wait_for_batches: bool = False) -> int:
         """Deliver the records after each shard's checkpoint; returns how many were read.
 
         ``wait_for_batches``: hold a batch that is neither full nor at the payload limit until the
-        batching window has passed since its first record was seen, as Lambda does.
+        batching window has passed since its first record was seen, as Lambda does. A disabled mapping
+        reads nothing and keeps its checkpoints: enabled again, it resumes where it stopped (Lambda's
+        UpdateEventSourceMapping: "you don't lose processing of any records").
         """
-        shards = self._streams.describe_stream(StreamArn=self.mapping.stream_arn)["StreamDescription"]["Shards"]
+        if not self.enabled():
+            return 0
+        shards = self.shards()
         read = 0
         for shard in shards:
             if self.mapping.parallelization_factor > 1:
@@ -169,8 +190,7 @@ class StreamPoller:
     def skip_to_latest(self) -> int:
         """Move every shard's checkpoint past its newest record without delivering it; returns how many were skipped."""
         skipped = 0
-        shards = self._streams.describe_stream(StreamArn=self.mapping.stream_arn)["StreamDescription"]["Shards"]
-        for shard in shards:
+        for shard in self.shards():
             if records := self._read(shard["ShardId"], None):
                 skipped += len(records)
                 self._checkpoints[shard["ShardId"]] = records[-1]["dynamodb"]["SequenceNumber"]
@@ -286,9 +306,7 @@ def stored_records(stream_arn: str, first: int | None, limit: int | None) -> lis
     ``GetRecords``, moto's response serializer cost more than the whole pipeline did per record.
     The records are exactly what ``GetRecords`` returns (``tests/e2e/test_stream_delivery.py``).
     """
-    _, _, _, region, account, resource = stream_arn.split(":", 5)
-    table = dynamodb_backends[account][region].get_table(resource.split("/")[1])
-    shard = table.stream_shard
+    shard = shard_of(stream_arn)
     if shard is None:
         return []
     start = max(0, (first if first is not None else shard.starting_sequence_number) - shard.starting_sequence_number)

@@ -20,6 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from changetrail.embedded import principals
 from changetrail.embedded.accounts import account_of, assume, client, role_credentials
 
 OPERATORS = {
@@ -87,16 +88,20 @@ def trust_policy_of(role_arn: str) -> dict[str, Any]:
 
 
 def assume_role(role_arn: str, caller_role_arn: str, session_name: str = "changetrail-embedded") -> dict[str, str]:
-    """Credentials of ``role_arn``, assumed by ``caller_role_arn`` — if the trust policy lets it.
+    """Credentials of ``role_arn``, assumed by a session of ``caller_role_arn`` — if STS lets it.
 
-    A role that does not exist is refused the same way: STS answers AccessDenied, not NotFound.
+    The caller's session is the one its service holds (Step Functions for the state machine's role);
+    the AssumeRole request itself is answered by the embedded STS, which evaluates the trust policy
+    and the caller's own policies for every caller (``principals.py``). A role that does not exist is
+    refused the same way: STS answers AccessDenied, not NotFound.
     """
     try:
-        policy = trust_policy_of(role_arn)
+        caller = principals.service_credentials(caller_role_arn)
+    except PermissionError:
+        caller = role_credentials(caller_role_arn)
+    try:
+        return assume(role_arn, caller, session_name)
     except ClientError as error:
-        if error.response["Error"]["Code"] != "NoSuchEntity":
+        if error.response["Error"]["Code"] != "AccessDenied":
             raise
-        policy = {"Statement": []}
-    if not may_assume(policy, caller_role_arn):
-        raise TrustDenied(f"User: {caller_role_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}")
-    return assume(role_arn, role_credentials(caller_role_arn), session_name)
+        raise TrustDenied(error.response["Error"]["Message"]) from error

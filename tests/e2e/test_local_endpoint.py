@@ -54,11 +54,11 @@ def test_a_plain_boto3_client_drives_changes_through_the_whole_pipeline(local: L
     )
     assert sorted(r["eventName"]["S"] for r in rows) == ["INSERT", "MODIFY", "REMOVE"]
 
-    archive = assumed_client(url, outputs["archive_role_arn"], "reader", "s3")
-    bucket = outputs["archive_bucket_name"]
+    archive = assumed_client(url, outputs["archive_reader_role_arn"], "reader", "s3")
+    bucket, prefix = outputs["archive_bucket_name"], outputs["archive_prefix"]
 
     def archived_lines():
-        keys = [o["Key"] for o in archive.list_objects_v2(Bucket=bucket).get("Contents", [])]
+        keys = [o["Key"] for o in archive.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/").get("Contents", [])]
         lines = [
             json.loads(line) for key in keys for line in archive.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()
         ]
@@ -77,7 +77,11 @@ def test_a_plain_boto3_client_drives_changes_through_the_whole_pipeline(local: L
     wait_for(notifications, what="notifications")
     assert {json.loads(json.loads(m["Body"])["Message"])["eventName"] for m in received} == {"INSERT", "MODIFY", "REMOVE"}
 
-    # An induced failure reaches the DLQ, and `changetrail executions` shows where and why.
+    # An induced failure reaches the DLQ, and `changetrail executions` shows where and why. Only the archive
+    # account's own administrator may lift the lock and remove the bucket (the reader and writer may not).
+    archive = assumed_client(
+        url, f"arn:aws:iam::{outputs['archive_account_id']}:role/OrganizationAccountAccessRole", "admin", "s3"
+    )
     for version in archive.list_object_versions(Bucket=bucket).get("Versions", []):
         archive.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"], BypassGovernanceRetention=True)
     archive.delete_bucket(Bucket=bucket)
