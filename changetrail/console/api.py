@@ -305,14 +305,18 @@ class Console:
         if not key:
             raise ConsoleError(400, "give the item's key (its itemKey; hash|range for composite keys)")
         limit = max(1, min(limit or MAX_LIMIT, MAX_LIMIT))
-        rows = history.item_history(
-            self.clients.get("dynamodb"),
-            self.outputs["audit_table_name"],
-            self.outputs["audit_history_index"],
-            key,
-            limit,
-            table or None,
-        )
+        try:
+            rows, _ = history.stack_history(
+                self.clients.get("dynamodb"),
+                self.outputs["audit_table_name"],
+                self.outputs["audit_history_index"],
+                key,
+                source_tables(self.outputs),
+                table or None,
+                limit,
+            )
+        except history.KeyInSeveralTablesError as several:
+            raise ConsoleError(400, str(several).replace("give --table", "choose a table")) from None
         found = []
         for row in rows:
             entry = history.row_json(row)

@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 import uuid
-from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -19,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from changetrail import cli, verify
 from changetrail.archive import Archive
-from changetrail.embedded import ARCHIVE_ACCOUNT, authorization, client, faults, stepfunctions
+from changetrail.embedded import ARCHIVE_ACCOUNT, authorization, client, faults, stepfunctions, trust
 from changetrail.embedded.accounts import role_credentials
 from tests.e2e.conftest import archive_objects, archive_versions, audit_rows, clean_environment, free_port
 from tests.e2e.test_redrive import break_archive, fix_archive
@@ -29,8 +28,13 @@ LOCAL_KEYS = {"aws_access_key_id": "x", "aws_secret_access_key": "x", "aws_regio
 
 
 def writer_s3(aws):
-    """An S3 client exactly as the Archive task gets it: the writer role, assumed as the state machine's role."""
-    return stepfunctions.boto_client_for("us-east-1", "s3", SimpleNamespace(role_arn=aws.outputs["archive_role_arn"]))
+    """A plain S3 client holding a session of the writer role as the Archive task gets it (its keys leaked, say).
+
+    Nothing on the client's side checks it: the embedded AWS holds each request to the session's
+    role policies, the bucket policy and the lock, as S3 does.
+    """
+    session = trust.assume_role(aws.outputs["archive_role_arn"], stepfunctions.execution_role_arn)
+    return boto3.client("s3", region_name="us-east-1", **session)
 
 
 def reader_s3(aws):
@@ -102,7 +106,6 @@ def test_the_bucket_policy_refuses_overwrites_and_removals_even_if_the_writer_ro
     }
     role = aws.outputs["archive_role_arn"].rsplit("/", 1)[-1]
     client("iam", ARCHIVE_ACCOUNT).put_role_policy(RoleName=role, PolicyName="mistake", PolicyDocument=json.dumps(widened))
-    authorization.forget()  # policies are read once per role
     s3 = writer_s3(aws)
     s3.get_object(Bucket=bucket, Key=key)  # the widened grant is in force...
     with pytest.raises(ClientError) as overwrite:

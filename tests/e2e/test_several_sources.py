@@ -15,7 +15,9 @@ import pytest
 
 from changetrail import cli, history, restore, verify
 from changetrail.archive import Archive
+from changetrail.console import Clients, Console, ConsoleError
 from changetrail.embedded import ARCHIVE_ACCOUNT, EmbeddedAws, client, faults, lambdas
+from changetrail.embedded.accounts import ENVIRONMENT_LOCK
 from changetrail.executions import InterpreterHistory
 from changetrail.redrive import SERVICES, Redriver, RedriveSettings
 from tests.e2e.conftest import archive_objects, audit_rows, drain, subscribe_queue
@@ -107,6 +109,11 @@ def test_the_same_key_in_three_tables_has_three_histories_and_restores_into_its_
     assert "several audited tables (Configuration, Legacy, Orders): give --table" in capsys.readouterr().err
     assert cli.main(["history", "--outputs", str(outputs_file), "--key", "A", "--table", "Legacy", "--json"]) == 0
     assert {row["table"] for row in json.loads(capsys.readouterr().out)} == {"Legacy"}
+    # nor does the console: it asks for a table too
+    console = Console(outputs, Clients(outputs, ENVIRONMENT_LOCK), lambda: None)
+    with pytest.raises(ConsoleError, match=r"several audited tables \(Configuration, Legacy, Orders\): choose a table"):
+        console.history("A")
+    assert {row["table"] for row in console.history("A", "Orders")["rows"]} == {"Orders"}
 
     archive = Archive(client("s3", ARCHIVE_ACCOUNT), outputs["archive_bucket_name"], outputs.get("archive_prefix", "ddb-changes"))
     with pytest.raises(restore.RestoreError, match=r"several audited tables \(Configuration, Legacy, Orders\): give --table"):
