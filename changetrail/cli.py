@@ -214,6 +214,22 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_query(args: argparse.Namespace) -> int:
+    from changetrail import query
+    from changetrail.outputs import check_table, load_outputs, source_tables
+
+    outputs = load_outputs(args.outputs, args.stack)
+    start = _time(args.start) if args.start else datetime(1970, 1, 1, tzinfo=UTC)
+    end = _time(args.end) if args.end else datetime.now(UTC)
+    tables = [str(check_table(outputs, args.table))] if args.table else source_tables(outputs)
+    try:
+        objects, found = query.run(_archive(outputs), tables, start, end, args.sql, args.format, sys.stdout)
+    except query.QueryError as error:
+        raise ArgumentTypeError(f"the query could not run: {error}") from None
+    print(f"query: {found} rows from {objects} archive objects", file=sys.stderr)
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from changetrail import verify
     from changetrail.outputs import load_outputs
@@ -355,6 +371,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     redrive.add_argument("--json", action="store_true", help="machine-readable summary")
     redrive.set_defaults(handler=cmd_redrive)
+
+    sql = commands.add_parser("query", help="SQL over the archived changes (DuckDB, on this machine): the view `changes`")
+    _add_stack_arguments(sql)
+    sql.add_argument("sql", help='e.g. "SELECT eventName, count(*) FROM changes GROUP BY 1"')
+    sql.add_argument("--from", dest="start", metavar="TIME", help="ISO 8601 (default: the archive's beginning)")
+    sql.add_argument("--to", dest="end", metavar="TIME", help="ISO 8601 (default: now)")
+    sql.add_argument("--table", metavar="T", help="only this source table (default: every table the stack audits)")
+    form = sql.add_mutually_exclusive_group()
+    form.add_argument("--json", dest="format", action="store_const", const="json", help="JSON Lines, a row per line")
+    form.add_argument("--csv", dest="format", action="store_const", const="csv", help="CSV with a header")
+    sql.set_defaults(handler=cmd_query, format="table")
 
     replay = commands.add_parser("replay", help="re-run archived changes through the pipeline, or print them")
     _add_stack_arguments(replay)

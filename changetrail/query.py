@@ -1,0 +1,140 @@
+"""``changetrail query``: SQL over the archive with DuckDB, on this machine.
+
+The archive objects of the time window's hour folders are read through the reader role and
+written, as they are, to one local JSON Lines file, which DuckDB reads as the view ``changes``:
+one row per archived change, of the window and tables asked for, columns named as the archive
+line's fields. Images and keys stay DynamoDB JSON (``JSON`` columns), the one form that keeps
+sets, binary and 38-digit numbers exact; DuckDB's JSON operators reach into them
+(``newImage->>'$.price.N'``). Rows stream out in batches, so a large result is never held whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import duckdb
+
+from changetrail.archive import Archive
+
+COLUMNS = {
+    "eventId": "VARCHAR",
+    "eventName": "VARCHAR",
+    "table": "VARCHAR",
+    "keys": "JSON",
+    "itemKey": "VARCHAR",
+    "itemKeyParts": "MAP(VARCHAR, VARCHAR)",
+    "sequenceNumber": "VARCHAR",  # up to 40 digits: wider than any DuckDB number keeps exactly
+    "modificationTime": "VARCHAR",
+    "expiredByTtl": "BOOLEAN",
+    "oldImage": "JSON",
+    "newImage": "JSON",
+    "changedAttributes": "VARCHAR[]",
+}
+"""The archive line's fields; a field a line lacks (an INSERT's oldImage) is NULL."""
+FETCH_ROWS = 1000
+MAX_LINE_BYTES = 16 * 1024 * 1024
+"""More than any archive line holds (both images of a 400 KB item, as JSON)."""
+
+
+class QueryError(ValueError):
+    """The SQL could not run (a syntax error, an unknown column): the user's to fix."""
+
+
+def collect(archive: Archive, tables: list[str], start: datetime, end: datetime, into: TextIO) -> int:
+    """Copy the bodies of the window's objects of ``tables`` into ``into``; the number of objects read."""
+    objects = 0
+    for table in tables:
+        for key in archive.keys(table, start, end):
+            body = archive.s3.get_object(Bucket=archive.bucket, Key=key)["Body"].read().decode()
+            into.write(body if body.endswith("\n") else body + "\n")
+            objects += 1
+    return objects
+
+
+def connect(lines: Path, tables: list[str], start: datetime, end: datetime) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the view ``changes``; it never installs or loads an extension from the network."""
+    connection = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    connection.execute(
+        f"CREATE VIEW lines AS SELECT * FROM read_json({_literal(str(lines))}, format='newline_delimited', "
+        f"columns={COLUMNS!r}, maximum_object_size={MAX_LINE_BYTES})"
+    )
+    # An hour folder holds the changes of executions that started in that hour: the window is cut exactly here.
+    # A view takes no parameters; the literals are the window's own times and the stack's table names, quoted.
+    window = f"TIMESTAMP {_literal(_naive_utc(start).isoformat())} AND TIMESTAMP {_literal(_naive_utc(end).isoformat())}"
+    names = ", ".join(_literal(table) for table in tables)
+    connection.execute(
+        "CREATE VIEW changes AS SELECT * REPLACE (CAST(rtrim(modificationTime, 'Z') AS TIMESTAMP) AS modificationTime) "
+        f"FROM lines WHERE CAST(rtrim(modificationTime, 'Z') AS TIMESTAMP) BETWEEN {window} AND \"table\" IN ({names})"
+    )
+    return connection
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def rows(connection: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+    """The result's column names, and its rows in batches of ``FETCH_ROWS``."""
+    try:
+        result = connection.execute(sql)
+    except duckdb.Error as error:
+        raise QueryError(str(error).strip()) from None
+    names = [column[0] for column in result.description or []]
+
+    def batches() -> Iterator[tuple[Any, ...]]:
+        while batch := result.fetchmany(FETCH_ROWS):
+            yield from batch
+
+    return names, batches()
+
+
+def _text(value: Any) -> Any:
+    """A value as JSON or CSV hold it: times in ISO 8601 UTC, numbers and JSON columns as they are."""
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="milliseconds") + "Z"
+    return value
+
+
+def write(names: list[str], found: Iterator[tuple[Any, ...]], form: str, out: TextIO) -> int:
+    """Write the rows as ``table`` (tab-separated with a header), ``csv`` or ``json`` (JSON Lines); how many."""
+    count = 0
+    if form == "csv":
+        writer = csv.writer(out)
+        writer.writerow(names)
+        for row in found:
+            writer.writerow([_text(value) for value in row])
+            count += 1
+        return count
+    if form == "table":
+        print("\t".join(names), file=out)
+    for row in found:
+        if form == "json":
+            print(json.dumps(dict(zip(names, map(_text, row), strict=True)), ensure_ascii=False, default=str), file=out)
+        else:
+            print("\t".join("" if value is None else str(_text(value)) for value in row), file=out)
+        count += 1
+    return count
+
+
+def run(archive: Archive, tables: list[str], start: datetime, end: datetime, sql: str, form: str, out: TextIO) -> tuple[int, int]:
+    """Run ``sql`` over the window's changes and write its rows; (objects read, rows written)."""
+    with tempfile.TemporaryDirectory(prefix="changetrail-query-") as scratch:
+        lines = Path(scratch) / "changes.jsonl"
+        with lines.open("w", encoding="utf-8") as into:
+            objects = collect(archive, tables, start, end, into)
+        connection = connect(lines, tables, start, end)
+        try:
+            names, found = rows(connection, sql)
+            return objects, write(names, found, form, out)
+        finally:
+            connection.close()
