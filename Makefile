@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | cksum | cut -d' ' -f1)
 
-.PHONY: setup lock test-latest demo test test-fast test-future test-future-all lint format fuzz faults bench diagram screenshot clean
+.PHONY: setup lock test-latest demo test test-fast test-future test-future-all lint format fuzz faults bench bench-query diagram screenshot clean
 
 setup: $(STAMP)
 
@@ -74,6 +74,9 @@ FAULT_CHANGES_TWO_SOURCES ?= 200
 faults: setup  ## the fault matrix, printed as tables: 1,000 changes per fault; then two sources, 200 changes each, the fault hitting one (minutes)
 	$(BIN)/python -m tests.faults.matrix --changes $(FAULT_CHANGES)
 	$(BIN)/python -m tests.faults.matrix --changes $(FAULT_CHANGES_TWO_SOURCES) --sources 2
+
+bench-query: setup  ## `changetrail query` over 100,000 archived changes on the embedded AWS: read time and two queries (not part of `make test`)
+	$(BIN)/python -m bench.query
 
 bench: setup  ## decode+diff CPU per change, trigger import vs boto3, local throughput (not part of `make test`)
 	$(BIN)/python -m bench.run
