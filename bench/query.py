@@ -62,7 +62,7 @@ def main(changes: int) -> None:
             lines = Path(scratch) / "changes.jsonl"
             began = time.perf_counter()
             with lines.open("w") as into:
-                objects = query.collect(archive, ["Configuration"], start, end, into)
+                objects = query.collect(archive, ["Configuration"], start, end, into).objects
             read_seconds = time.perf_counter() - began
             megabytes = round(lines.stat().st_size / 1e6, 1)
             connection = query.connect(lines, ["Configuration"], start, end)

@@ -223,10 +223,16 @@ def cmd_query(args: argparse.Namespace) -> int:
     end = _time(args.end) if args.end else datetime.now(UTC)
     tables = [str(check_table(outputs, args.table))] if args.table else source_tables(outputs)
     try:
-        objects, found = query.run(_archive(outputs), tables, start, end, args.sql, args.format, sys.stdout)
+        collected, found = query.run(_archive(outputs), tables, start, end, args.sql, args.format, sys.stdout)
     except query.QueryError as error:
         raise ArgumentTypeError(f"the query could not run: {error}") from None
-    print(f"query: {found} rows from {objects} archive objects", file=sys.stderr)
+    print(f"query: {found} rows from {collected.objects} archive objects", file=sys.stderr)
+    if collected.unreadable:
+        shown = ", ".join(collected.unreadable[:5]) + (" ..." if len(collected.unreadable) > 5 else "")
+        print(
+            f"query: left out {len(collected.unreadable)} lines that are no JSON object ({shown}): run changetrail verify",
+            file=sys.stderr,
+        )
     return 0
 
 

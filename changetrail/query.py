@@ -1,7 +1,7 @@
 """``changetrail query``: SQL over the archive with DuckDB, on this machine.
 
 The archive objects of the time window's hour folders are read through the reader role and
-written, as they are, to one local JSON Lines file, which DuckDB reads as the view ``changes``:
+their lines written, as they are, to one local JSON Lines file, which DuckDB reads as the view ``changes``:
 one row per archived change, of the window and tables asked for, columns named as the archive
 line's fields. Images and keys stay DynamoDB JSON (``JSON`` columns), the one form that keeps
 sets, binary and 38-digit numbers exact; DuckDB's JSON operators reach into them
@@ -14,6 +14,7 @@ import csv
 import json
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -46,15 +47,37 @@ class QueryError(ValueError):
     """The SQL could not run (a syntax error, an unknown column): the user's to fix."""
 
 
-def collect(archive: Archive, tables: list[str], start: datetime, end: datetime, into: TextIO) -> int:
-    """Copy the bodies of the window's objects of ``tables`` into ``into``; the number of objects read."""
-    objects = 0
+@dataclass
+class Collected:
+    objects: int = 0
+    unreadable: list[str] = field(default_factory=list)
+    """``key:line`` of each line that is not a JSON object: left out (``changetrail verify`` names them too)."""
+
+
+def collect(archive: Archive, tables: list[str], start: datetime, end: datetime, into: TextIO) -> Collected:
+    """Copy the lines of the window's objects of ``tables`` into ``into``, each checked to be a JSON object.
+
+    One forged or broken object must not take the query down, nor pass unnoticed: its bad lines are
+    left out and named.
+    """
+    collected = Collected()
     for table in tables:
         for key in archive.keys(table, start, end):
-            body = archive.s3.get_object(Bucket=archive.bucket, Key=key)["Body"].read().decode()
-            into.write(body if body.endswith("\n") else body + "\n")
-            objects += 1
-    return objects
+            body = archive.s3.get_object(Bucket=archive.bucket, Key=key)["Body"].read().decode(errors="replace")
+            for number, line in enumerate(body.split("\n"), 1):
+                if line and _is_object(line):
+                    into.write(line + "\n")
+                elif line:
+                    collected.unreadable.append(f"{key}:{number}")
+            collected.objects += 1
+    return collected
+
+
+def _is_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
 
 
 def connect(lines: Path, tables: list[str], start: datetime, end: datetime) -> duckdb.DuckDBPyConnection:
@@ -126,15 +149,17 @@ def write(names: list[str], found: Iterator[tuple[Any, ...]], form: str, out: Te
     return count
 
 
-def run(archive: Archive, tables: list[str], start: datetime, end: datetime, sql: str, form: str, out: TextIO) -> tuple[int, int]:
-    """Run ``sql`` over the window's changes and write its rows; (objects read, rows written)."""
+def run(
+    archive: Archive, tables: list[str], start: datetime, end: datetime, sql: str, form: str, out: TextIO
+) -> tuple[Collected, int]:
+    """Run ``sql`` over the window's changes and write its rows; what was read, and how many rows were written."""
     with tempfile.TemporaryDirectory(prefix="changetrail-query-") as scratch:
         lines = Path(scratch) / "changes.jsonl"
         with lines.open("w", encoding="utf-8") as into:
-            objects = collect(archive, tables, start, end, into)
+            collected = collect(archive, tables, start, end, into)
         connection = connect(lines, tables, start, end)
         try:
             names, found = rows(connection, sql)
-            return objects, write(names, found, form, out)
+            return collected, write(names, found, form, out)
         finally:
             connection.close()

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from changetrail import cli
-from changetrail.embedded import client
+from changetrail.embedded import ARCHIVE_ACCOUNT, client
 from tests.e2e.conftest import archive_objects
 
 pytestmark = pytest.mark.e2e
@@ -111,3 +111,18 @@ def test_bad_sql_is_a_user_error_with_a_clear_message_and_no_traceback(archived,
 
     assert code == 2 and out == ""
     assert "the query could not run" in err and "Traceback" not in err
+
+
+def test_a_broken_object_neither_takes_the_query_down_nor_passes_unnoticed(archived, capsys):
+    outputs, lines = archived
+    settings = json.loads(outputs.read_text())
+    bucket, prefix = settings["archive_bucket_name"], settings["archive_prefix"]
+    hour = lines[0]["modificationTime"][:13].replace("-", "/").replace("T", "/")
+    key = f"{prefix}/Configuration/{hour}/1-2-broken.jsonl"
+    body = json.dumps(lines[0]) + "\n{oops\n[1]\n"
+    client("s3", ARCHIVE_ACCOUNT).put_object(Bucket=bucket, Key=key, Body=body.encode(), IfNoneMatch="*")
+
+    code, out, err = query(outputs, "SELECT count(*) FROM changes", capsys=capsys)
+
+    assert code == 0 and out.splitlines()[1] == str(len(lines) + 1)  # the broken object's one good line counts
+    assert f"left out 2 lines that are no JSON object ({key}:2, {key}:3)" in err and "changetrail verify" in err
