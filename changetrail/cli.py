@@ -214,16 +214,35 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parameter(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise ArgumentTypeError(f"--param {text!r}: use NAME=VALUE, e.g. --param item=A")
+    return name, value
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     from changetrail import query
     from changetrail.outputs import check_table, load_outputs, source_tables
 
+    if args.list:
+        for named in query.named_queries().values():
+            takes = " ".join(f"--param {name}=VALUE" for name in named.parameters)
+            print(f"{named.name}\t{named.description}" + (f"\t({takes})" if takes else ""))
+        return 0
+    if not args.sql:
+        raise ArgumentTypeError("give the SQL, or the name of a named query (changetrail query --list)")
+    parameters = dict(_parameter(text) for text in args.param)
+    try:
+        sql = query.resolve(args.sql, parameters)
+    except query.QueryError as error:
+        raise ArgumentTypeError(str(error)) from None
     outputs = load_outputs(args.outputs, args.stack)
     start = _time(args.start) if args.start else datetime(1970, 1, 1, tzinfo=UTC)
     end = _time(args.end) if args.end else datetime.now(UTC)
     tables = [str(check_table(outputs, args.table))] if args.table else source_tables(outputs)
     try:
-        collected, found = query.run(_archive(outputs), tables, start, end, args.sql, args.format, sys.stdout)
+        collected, found = query.run(_archive(outputs), tables, start, end, sql, args.format, sys.stdout, parameters)
     except query.QueryError as error:
         raise ArgumentTypeError(f"the query could not run: {error}") from None
     print(f"query: {found} rows from {collected.objects} archive objects", file=sys.stderr)
@@ -380,7 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sql = commands.add_parser("query", help="SQL over the archived changes (DuckDB, on this machine): the view `changes`")
     _add_stack_arguments(sql)
-    sql.add_argument("sql", help='e.g. "SELECT eventName, count(*) FROM changes GROUP BY 1"')
+    sql.add_argument("sql", nargs="?", help='SQL, e.g. "SELECT eventName, count(*) FROM changes GROUP BY 1", or a named query')
+    sql.add_argument("--list", action="store_true", help="list the named queries and the parameters each takes")
+    sql.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a $NAME in the SQL (repeatable)")
     sql.add_argument("--from", dest="start", metavar="TIME", help="ISO 8601 (default: the archive's beginning)")
     sql.add_argument("--to", dest="end", metavar="TIME", help="ISO 8601 (default: now)")
     sql.add_argument("--table", metavar="T", help="only this source table (default: every table the stack audits)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,8 +44,42 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 """More than any archive line holds (both images of a 400 KB item, as JSON)."""
 
 
+QUERIES = Path(__file__).with_name("queries")
+"""The named queries: one ``.sql`` file each, its first line a ``--`` comment saying what it answers."""
+
+
 class QueryError(ValueError):
-    """The SQL could not run (a syntax error, an unknown column): the user's to fix."""
+    """The SQL could not run (a syntax error, an unknown column, a parameter not given): the user's to fix."""
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    name: str
+    description: str
+    sql: str
+
+    @property
+    def parameters(self) -> list[str]:
+        return sorted(set(re.findall(r"\$([A-Za-z_]\w*)", self.sql)))
+
+
+def named_queries() -> dict[str, NamedQuery]:
+    found = {}
+    for path in sorted(QUERIES.glob("*.sql")):
+        text = path.read_text()
+        found[path.stem] = NamedQuery(path.stem, text.splitlines()[0].removeprefix("--").strip(), text)
+    return found
+
+
+def resolve(sql_or_name: str, parameters: dict[str, str]) -> str:
+    """The SQL to run: a named query's (with every parameter it takes given), or the SQL itself."""
+    named = named_queries().get(sql_or_name)
+    if named is None:
+        return sql_or_name
+    missing = [name for name in named.parameters if name not in parameters]
+    if missing:
+        raise QueryError(f"{named.name} takes " + ", ".join(f"--param {name}=VALUE" for name in missing))
+    return named.sql
 
 
 @dataclass
@@ -106,10 +141,12 @@ def _naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
-def rows(connection: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
-    """The result's column names, and its rows in batches of ``FETCH_ROWS``."""
+def rows(
+    connection: duckdb.DuckDBPyConnection, sql: str, parameters: dict[str, str] | None = None
+) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+    """The result's column names, and its rows in batches of ``FETCH_ROWS``; ``$name`` in the SQL takes ``parameters``."""
     try:
-        result = connection.execute(sql)
+        result = connection.execute(sql, parameters or None)
     except duckdb.Error as error:
         raise QueryError(str(error).strip()) from None
     names = [column[0] for column in result.description or []]
@@ -150,7 +187,14 @@ def write(names: list[str], found: Iterator[tuple[Any, ...]], form: str, out: Te
 
 
 def run(
-    archive: Archive, tables: list[str], start: datetime, end: datetime, sql: str, form: str, out: TextIO
+    archive: Archive,
+    tables: list[str],
+    start: datetime,
+    end: datetime,
+    sql: str,
+    form: str,
+    out: TextIO,
+    parameters: dict[str, str] | None = None,
 ) -> tuple[Collected, int]:
     """Run ``sql`` over the window's changes and write its rows; what was read, and how many rows were written."""
     with tempfile.TemporaryDirectory(prefix="changetrail-query-") as scratch:
@@ -159,7 +203,7 @@ def run(
             collected = collect(archive, tables, start, end, into)
         connection = connect(lines, tables, start, end)
         try:
-            names, found = rows(connection, sql)
+            names, found = rows(connection, sql, parameters)
             return collected, write(names, found, form, out)
         finally:
             connection.close()

@@ -126,3 +126,51 @@ def test_a_broken_object_neither_takes_the_query_down_nor_passes_unnoticed(archi
 
     assert code == 0 and out.splitlines()[1] == str(len(lines) + 1)  # the broken object's one good line counts
     assert f"left out 2 lines that are no JSON object ({key}:2, {key}:3)" in err and "changetrail verify" in err
+
+
+def sequence_order(line: dict) -> tuple:
+    return line["modificationTime"], len(line["sequenceNumber"]), line["sequenceNumber"]
+
+
+def json_rows(out: str) -> list[dict]:
+    return [json.loads(text) for text in out.splitlines()]
+
+
+def test_the_named_queries_answer_as_a_python_reading_of_the_same_lines(archived, capsys):
+    outputs, lines = archived
+    item = lines[0]["itemKey"]  # a composite key, its '|' and '\' escaped
+
+    code, out, _ = query(outputs, "item-history", "--param", f"item={item}", "--json", capsys=capsys)
+    mine = sorted((line for line in lines if line["itemKey"] == item), key=sequence_order)
+    assert code == 0 and [row["eventName"] for row in json_rows(out)] == [line["eventName"] for line in mine]
+
+    code, out, _ = query(outputs, "attribute-changes", "--param", "attribute=price", "--json", capsys=capsys)
+    found = sorted((row["itemKey"], row["oldValue"], json.loads(row["newValue"])) for row in json_rows(out))
+    expected = sorted(
+        (line["itemKey"], None, line["newImage"]["price"])
+        for line in lines
+        if line["eventName"] == "MODIFY" and "price" in line["changedAttributes"]
+    )
+    assert code == 0 and found == expected and len(found) == 6
+
+    code, out, _ = query(outputs, "changes-per-hour", "--json", capsys=capsys)
+    found_hours = {(row["table"], row["hour"][:13], row["eventName"]): row["changes"] for row in json_rows(out)}
+    assert code == 0 and found_hours == Counter(
+        (line["table"], line["modificationTime"][:13], line["eventName"]) for line in lines
+    )
+
+    code, out, _ = query(outputs, "removes", "--json", capsys=capsys)
+    removed = [line for line in lines if line["eventName"] == "REMOVE"]
+    assert code == 0 and sorted(row["itemKey"] for row in json_rows(out)) == sorted(line["itemKey"] for line in removed)
+
+
+def test_a_named_query_without_its_parameter_is_a_user_error_and_the_list_names_them(archived, capsys):
+    outputs, _ = archived
+    code, out, err = query(outputs, "item-history", capsys=capsys)
+    assert code == 2 and out == "" and "item-history takes --param item=VALUE" in err
+
+    assert cli.main(["query", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert {line.split("\t")[0] for line in listed.splitlines()} == {
+        "attribute-changes", "changes-per-hour", "item-history", "removes"
+    }  # fmt: skip
