@@ -22,6 +22,10 @@ BATCH_GET_LIMIT = 100
 class KeyInSeveralTablesError(LookupError):
     """A key asked of without ``--table`` names items in several audited tables: which one is meant?"""
 
+    def __init__(self, item_key: str, tables: Iterable[str]) -> None:
+        self.item_key, self.tables = item_key, sorted(tables)
+        super().__init__(several_tables(item_key, self.tables))
+
 
 def query_items(ddb: Any, request: dict[str, Any], limit: int | None = None) -> Iterator[dict[str, Any]]:
     """The items of a ``Query``, page after page, read only as far as they are taken (at most ``limit``).
@@ -107,7 +111,7 @@ def stack_history(
     kept = [entry for entry in entries if not tables or table_of(entry) in tables]
     found = {table_of(entry) for entry in kept}
     if table is None and len(found) > 1:
-        raise KeyInSeveralTablesError(several_tables(item_key, found))
+        raise KeyInSeveralTablesError(item_key, found)
     chosen = [entry for entry in kept if table is None or table_of(entry) == table][:limit]
     return whole_rows(ddb, audit_table, chosen), len(entries) - len(kept)
 
@@ -122,9 +126,9 @@ def table_of(entry: dict[str, Any]) -> str:
     return entry.get("table", {}).get("S", "")
 
 
-def several_tables(item_key: str, tables: Iterable[str]) -> str:
-    """The refusal of ``history`` and ``restore`` for a key that names an item in several audited tables."""
-    return f"{item_key!r} is a key in several audited tables ({', '.join(sorted(tables))}): give --table"
+def several_tables(item_key: str, tables: Iterable[str], remedy: str = "give --table") -> str:
+    """The refusal of ``history``, ``restore`` and the console for a key that names an item in several audited tables."""
+    return f"{item_key!r} is a key in several audited tables ({', '.join(sorted(tables))}): {remedy}"
 
 
 def plain(value: dict[str, Any] | None) -> str:

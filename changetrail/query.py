@@ -127,8 +127,9 @@ def connect(lines: Path, tables: list[str], start: datetime, end: datetime) -> d
     window = f"TIMESTAMP {_literal(_naive_utc(start).isoformat())} AND TIMESTAMP {_literal(_naive_utc(end).isoformat())}"
     names = ", ".join(_literal(table) for table in tables)
     connection.execute(
-        "CREATE VIEW changes AS SELECT * REPLACE (CAST(rtrim(modificationTime, 'Z') AS TIMESTAMP) AS modificationTime) "
-        f"FROM lines WHERE CAST(rtrim(modificationTime, 'Z') AS TIMESTAMP) BETWEEN {window} AND \"table\" IN ({names})"
+        "CREATE VIEW changes AS SELECT * FROM "
+        "(SELECT * REPLACE (CAST(rtrim(modificationTime, 'Z') AS TIMESTAMP) AS modificationTime) FROM lines) "
+        f'WHERE modificationTime BETWEEN {window} AND "table" IN ({names})'
     )
     return connection
 
@@ -167,21 +168,21 @@ def _text(value: Any) -> Any:
 
 def write(names: list[str], found: Iterator[tuple[Any, ...]], form: str, out: TextIO) -> int:
     """Write the rows as ``table`` (tab-separated with a header), ``csv`` or ``json`` (JSON Lines); how many."""
-    count = 0
-    if form == "csv":
-        writer = csv.writer(out)
-        writer.writerow(names)
-        for row in found:
-            writer.writerow([_text(value) for value in row])
-            count += 1
-        return count
-    if form == "table":
-        print("\t".join(names), file=out)
-    for row in found:
-        if form == "json":
-            print(json.dumps(dict(zip(names, map(_text, row), strict=True)), ensure_ascii=False, default=str), file=out)
+    writer = csv.writer(out)
+
+    def emit(values: list[Any]) -> None:
+        if form == "csv":
+            writer.writerow(values)
+        elif form == "json":
+            print(json.dumps(dict(zip(names, values, strict=True)), ensure_ascii=False, default=str), file=out)
         else:
-            print("\t".join("" if value is None else str(_text(value)) for value in row), file=out)
+            print("\t".join("" if value is None else str(value) for value in values), file=out)
+
+    if form != "json":
+        emit(list(names))  # the header
+    count = 0
+    for row in found:
+        emit([_text(value) for value in row])
         count += 1
     return count
 

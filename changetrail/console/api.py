@@ -3,7 +3,7 @@
 Nothing here re-implements an operator command: executions come from an ``ExecutionSource``
 (``InterpreterHistory`` locally, ``LogsHistory`` for Express on AWS) and ``build_execution``,
 dead letters from ``changetrail.redrive``'s readers, redrive from ``Redriver``, item history from
-``changetrail.history.item_history`` and archive lines from ``changetrail.archive``. The HTTP
+``changetrail.history.stack_history`` and archive lines from ``changetrail.archive``. The HTTP
 layer (``server.py``) only routes requests here, so these methods are what the tests call.
 """
 
@@ -316,7 +316,7 @@ class Console:
                 limit,
             )
         except history.KeyInSeveralTablesError as several:
-            raise ConsoleError(400, str(several).replace("give --table", "choose a table")) from None
+            raise ConsoleError(400, history.several_tables(key, several.tables, "choose a table")) from None
         found = []
         for row in rows:
             entry = history.row_json(row)
